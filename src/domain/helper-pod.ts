@@ -1,0 +1,127 @@
+import type { V1Pod, V1Toleration } from '@kubernetes/client-node';
+import {
+  ANN_HELPER_CLAIM,
+  ANN_HELPER_CLAIM_UID,
+  ANN_HELPER_PATH,
+  ANN_HELPER_VOLUME,
+  HELPER_CONTAINER,
+  HELPER_MOUNT_PATH,
+  LABEL_HELPER_OPERATION,
+  LABEL_HELPER_VOLUME,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_VALUE,
+} from './constants.js';
+import { dnsLabel, helperPodName, type HelperOperation } from './names.js';
+
+/**
+ * Shell scripts run by the helper. The directory is passed as `$1` — never interpolated into the script — so no
+ * claim or class name can inject a command. Both refuse to work through a symbolic link.
+ * - create: make the leaf and chmod it to 0777 explicitly (`mkdir -m` does not fix an existing 0755 leaf, and the
+ *   umask would narrow it), so non-root pods can write on every node alike.
+ * - delete: remove the leaf and everything in it (as root with CAP_DAC_OVERRIDE/CAP_FOWNER: files of any owner and
+ *   mode), then check it is gone; a non-zero exit carries rm's stderr.
+ */
+export const HELPER_SCRIPTS: Readonly<Record<HelperOperation, string>> = {
+  create:
+    'set -eu; d="$1"; if [ -L "$d" ]; then echo "refusing: $d is a symbolic link" >&2; exit 2; fi; ' +
+    'mkdir -p -- "$d"; chmod 0777 -- "$d"',
+  delete:
+    'set -eu; d="$1"; if [ -L "$d" ]; then echo "refusing: $d is a symbolic link" >&2; exit 2; fi; ' +
+    'rm -rf -- "$d"; if [ -e "$d" ]; then echo "$d still exists after rm" >&2; exit 1; fi',
+};
+
+/** Everything a helper pod needs, already decided. */
+export interface HelperPodInput {
+  readonly operation: HelperOperation;
+  /** PV name the helper works for. */
+  readonly volumeName: string;
+  /** Namespace the helper runs in (the provisioner's). */
+  readonly namespace: string;
+  /** Node name the helper must run on. */
+  readonly nodeName: string;
+  /** Base directory on the node (mounted into the helper; never `/`). */
+  readonly baseDirectory: string;
+  /** Name of the volume directory under the base directory (one path component). */
+  readonly directoryName: string;
+  readonly image: string;
+  readonly tolerations: readonly V1Toleration[];
+  /** priorityClassName, or '' for none. */
+  readonly priorityClassName: string;
+  /** Upper bound on the helper's run time in seconds (`activeDeadlineSeconds`). */
+  readonly activeDeadlineSeconds: number;
+  /** The claim the create helper serves (`namespace/name` and uid), for cleanup after restarts. */
+  readonly claim?: { readonly key: string; readonly uid: string };
+}
+
+/**
+ * Builds a helper pod. It is pinned the way DaemonSet pods are — a required node affinity on the field
+ * `metadata.name` — so the real scheduler places it and its tolerations must be right (a `spec.nodeName` would skip
+ * the scheduler and hide wrong tolerations until the kubelet rejected it). It mounts only the base directory (type
+ * DirectoryOrCreate), runs as root with just the capabilities mkdir/chmod/rm need, never privileged.
+ *
+ * No ownerReference to the claim: helpers live in the provisioner's namespace, and the garbage collector deletes a
+ * namespaced object whose owner is in another namespace. Leftover helpers are found by label instead.
+ */
+export function buildHelperPod(input: HelperPodInput): V1Pod {
+  const name = helperPodName(input.operation, input.volumeName);
+  const containerPath = `${HELPER_MOUNT_PATH}/${input.directoryName}`;
+  const annotations: Record<string, string> = {
+    [ANN_HELPER_VOLUME]: input.volumeName,
+    [ANN_HELPER_PATH]: `${input.baseDirectory}/${input.directoryName}`,
+  };
+  if (input.claim) {
+    annotations[ANN_HELPER_CLAIM] = input.claim.key;
+    annotations[ANN_HELPER_CLAIM_UID] = input.claim.uid;
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: input.namespace,
+      labels: {
+        [LABEL_MANAGED_BY]: MANAGED_BY_VALUE,
+        [LABEL_HELPER_OPERATION]: input.operation,
+        [LABEL_HELPER_VOLUME]: dnsLabel(input.volumeName),
+      },
+      annotations,
+    },
+    spec: {
+      restartPolicy: 'Never',
+      activeDeadlineSeconds: input.activeDeadlineSeconds,
+      terminationGracePeriodSeconds: 0,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      ...(input.priorityClassName ? { priorityClassName: input.priorityClassName } : {}),
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: [input.nodeName] }] }],
+          },
+        },
+      },
+      tolerations: input.tolerations.map((t) => ({ ...t })),
+      containers: [
+        {
+          name: HELPER_CONTAINER,
+          image: input.image,
+          imagePullPolicy: 'IfNotPresent',
+          command: ['sh', '-c', HELPER_SCRIPTS[input.operation], `hostpath-${input.operation}`, containerPath],
+          resources: {
+            requests: { cpu: '10m', memory: '16Mi' },
+            limits: { cpu: '100m', memory: '64Mi' },
+          },
+          securityContext: {
+            runAsUser: 0,
+            runAsGroup: 0,
+            privileged: false,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'], add: ['DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER'] },
+          },
+          volumeMounts: [{ name: 'base', mountPath: HELPER_MOUNT_PATH }],
+        },
+      ],
+      volumes: [{ name: 'base', hostPath: { path: input.baseDirectory, type: 'DirectoryOrCreate' } }],
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import type { V1Pod } from '@kubernetes/client-node';
+
+/** Named outcomes of a helper pod (metric label `outcome`). */
+export type HelperFailureReason = 'failed' | 'timeout' | 'image_pull' | 'unschedulable' | 'admission';
+
+/** Where a helper pod stands, read from its status alone. */
+export type HelperState =
+  | { readonly state: 'succeeded' }
+  /** Terminated unsuccessfully; `exitCode` when the container ran. The caller reads the log tail for details. */
+  | {
+      readonly state: 'failed';
+      readonly reason: HelperFailureReason;
+      readonly message: string;
+      readonly exitCode?: number;
+    }
+  /** Not scheduled yet; `message` is the scheduler's (e.g. "0/3 nodes are available: 1 node(s) had untolerated taint"). */
+  | { readonly state: 'unscheduled'; readonly message: string }
+  /** Scheduled, starting or running. */
+  | { readonly state: 'running'; readonly message: string };
+
+/** Container waiting reasons that will not fix themselves: fail fast instead of waiting for the timeout. */
+const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+const CONFIG_REASONS = new Set(['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
+
+/**
+ * Classifies a helper pod's status like a kubelet writes it: phase, PodScheduled condition, container states.
+ * Fails fast on image pull errors, container config errors and pods the kubelet rejected at admission
+ * (phase Failed with no container ever started, e.g. reason `OutOfcpu`, `NodeAffinity`, `UnexpectedAdmissionError`).
+ *
+ * @param pod - the helper pod.
+ */
+export function classifyHelper(pod: V1Pod): HelperState {
+  const status = pod.status ?? {};
+  const container = status.containerStatuses?.[0];
+  if (status.phase === 'Succeeded') return { state: 'succeeded' };
+  const terminated = container?.state?.terminated;
+  if (status.phase === 'Failed') {
+    if (terminated) {
+      return {
+        state: 'failed',
+        reason: 'failed',
+        exitCode: terminated.exitCode,
+        message: `exited with code ${terminated.exitCode}${terminated.reason ? ` (${terminated.reason})` : ''}${
+          terminated.message ? `: ${terminated.message}` : ''
+        }`,
+      };
+    }
+    return {
+      state: 'failed',
+      reason: 'admission',
+      message: `rejected by the node: ${status.reason ?? 'Failed'}${status.message ? `: ${status.message}` : ''}`,
+    };
+  }
+  if (terminated && terminated.exitCode !== 0) {
+    return {
+      state: 'failed',
+      reason: 'failed',
+      exitCode: terminated.exitCode,
+      message: `exited with code ${terminated.exitCode}${terminated.reason ? ` (${terminated.reason})` : ''}`,
+    };
+  }
+  const waiting = container?.state?.waiting;
+  if (waiting?.reason && IMAGE_REASONS.has(waiting.reason)) {
+    return {
+      state: 'failed',
+      reason: 'image_pull',
+      message: `image ${container?.image ?? ''} cannot be pulled: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`,
+    };
+  }
+  if (waiting?.reason && CONFIG_REASONS.has(waiting.reason)) {
+    return {
+      state: 'failed',
+      reason: 'admission',
+      message: `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`,
+    };
+  }
+  const scheduled = status.conditions?.find((c) => c.type === 'PodScheduled');
+  if (!pod.spec?.nodeName) {
+    const message =
+      scheduled?.status === 'False'
+        ? `${scheduled.reason ?? 'Unschedulable'}: ${scheduled.message ?? ''}`.trim()
+        : 'waiting for the scheduler';
+    return { state: 'unscheduled', message };
+  }
+  const detail = waiting?.reason
+    ? `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`
+    : (status.phase ?? 'Pending');
+  return { state: 'running', message: `on node ${pod.spec.nodeName}: ${detail}` };
+}
+
+/**
+ * The failure to report when a helper has not finished within its timeout.
+ *
+ * @param last - the helper's last classified state.
+ * @param timeoutSeconds - the configured timeout, for the message.
+ */
+export function timeoutFailure(last: HelperState, timeoutSeconds: number): Extract<HelperState, { state: 'failed' }> {
+  if (last.state === 'unscheduled') {
+    return {
+      state: 'failed',
+      reason: 'unschedulable',
+      message: `not scheduled within ${timeoutSeconds}s: ${last.message}`,
+    };
+  }
+  const detail = last.state === 'running' ? last.message : last.state;
+  return { state: 'failed', reason: 'timeout', message: `did not finish within ${timeoutSeconds}s (${detail})` };
+}

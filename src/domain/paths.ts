@@ -1,0 +1,61 @@
+import { posix } from 'node:path';
+
+/** Outcome of a path check: the accepted path, or why it was refused (a sentence for an Event). */
+export type PathCheck = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly reason: string };
+
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Validates a base directory (`PV_DIR` or a StorageClass's `pvDir`): it must be absolute, already clean
+ * (`path.posix.normalize` leaves it unchanged, no trailing slash, no `//`), contain no `.` or `..` component and no
+ * control characters, and not be `/`.
+ *
+ * @param dir - the configured directory.
+ * @returns `{ ok: true, path }` or `{ ok: false, reason }`; never throws.
+ */
+export function checkBaseDirectory(dir: string): PathCheck {
+  if (dir === '') return { ok: false, reason: 'is empty' };
+  if (CONTROL.test(dir)) return { ok: false, reason: 'contains control characters' };
+  if (!dir.startsWith('/')) return { ok: false, reason: 'is not an absolute path' };
+  if (dir === '/' || /^\/+$/.test(dir)) return { ok: false, reason: 'is the root directory /' };
+  const parts = dir.split('/').slice(1);
+  if (parts.some((p) => p === '..')) return { ok: false, reason: 'contains ".."' };
+  if (parts.some((p) => p === '.')) return { ok: false, reason: 'contains "."' };
+  if (parts.some((p) => p === '')) return { ok: false, reason: 'is not clean (empty component or trailing slash)' };
+  if (posix.normalize(dir) !== dir) return { ok: false, reason: 'is not clean' };
+  return { ok: true, path: dir };
+}
+
+/**
+ * Whether a volume directory may be removed: it must be a direct child of one of the known base directories,
+ * not a base directory itself, and its last component must end with the PV name. Anything else — `/`, a path
+ * through `..`, a hand-made PV pointing at `/srv/important` — is refused, and the data is left alone.
+ * Symbolic links cannot be seen from here; the helper refuses to follow one (see the helper pod's script).
+ *
+ * @param path - the PV's hostPath or local path.
+ * @param volumeName - the PV's name.
+ * @param knownBases - base directories (already validated): PV_DIR and the `pvDir` of our StorageClasses.
+ * @returns the path and the base directory it lives in, or why it is refused.
+ */
+export function checkRemovablePath(
+  path: string,
+  volumeName: string,
+  knownBases: readonly string[],
+): { ok: true; path: string; base: string; leaf: string } | { ok: false; reason: string } {
+  const asBase = checkBaseDirectory(path);
+  if (!asBase.ok) return { ok: false, reason: `path ${JSON.stringify(path)} ${asBase.reason}` };
+  const base = posix.dirname(path);
+  const leaf = posix.basename(path);
+  if (knownBases.includes(path)) return { ok: false, reason: `path ${path} is a base directory itself` };
+  if (!knownBases.includes(base)) {
+    return {
+      ok: false,
+      reason: `path ${path} is not directly under a known base directory (${knownBases.join(', ') || 'none'})`,
+    };
+  }
+  if (volumeName === '' || !leaf.endsWith(volumeName)) {
+    return { ok: false, reason: `directory name ${leaf} does not end with the volume name ${volumeName}` };
+  }
+  return { ok: true, path, base, leaf };
+}

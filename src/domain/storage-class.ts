@@ -1,0 +1,74 @@
+import type { V1StorageClass } from '@kubernetes/client-node';
+import { checkBaseDirectory } from './paths.js';
+
+/** Reclaim policies a provisioned PV can carry (Recycle is deprecated and not offered). */
+export type ReclaimPolicy = 'Delete' | 'Retain';
+
+/** Kind of volume source the PV gets: the addon's `hostPath`, or a `local` volume. */
+export type VolumeType = 'hostPath' | 'local';
+
+/** StorageClass parameters we understand, after validation. */
+export interface ClassParameters {
+  /** Base directory on the node (absolute, clean); `pvDir` or the provisioner's PV_DIR. */
+  readonly baseDirectory: string;
+  /** Volume source of the PV. */
+  readonly volumeType: VolumeType;
+}
+
+/** The StorageClass parameter keys we accept. The addon knows only `pvDir`; `volumeType` is ours. */
+export const KNOWN_PARAMETERS = ['pvDir', 'volumeType'] as const;
+
+/**
+ * Parses and validates a StorageClass's `parameters` and `mountOptions`. Unlike the addon, which silently ignores
+ * unknown keys (so a misspelt `pvdir` quietly used the default directory), every unknown key is an error.
+ *
+ * @param storageClass - the class.
+ * @param defaultBaseDirectory - PV_DIR, used when the class sets no `pvDir`.
+ * @returns the parameters, or a list of problems (each a sentence for a ProvisioningFailed event).
+ */
+export function parseClassParameters(
+  storageClass: V1StorageClass,
+  defaultBaseDirectory: string,
+): { ok: true; parameters: ClassParameters } | { ok: false; problems: string[] } {
+  const params = storageClass.parameters ?? {};
+  const problems: string[] = [];
+  for (const key of Object.keys(params).sort()) {
+    if ((KNOWN_PARAMETERS as readonly string[]).includes(key)) continue;
+    const near = KNOWN_PARAMETERS.find((k) => k.toLowerCase() === key.toLowerCase());
+    problems.push(
+      `unknown parameter ${JSON.stringify(key)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}; ` +
+        `known: ${KNOWN_PARAMETERS.join(', ')}`,
+    );
+  }
+  let baseDirectory = defaultBaseDirectory;
+  if (params.pvDir !== undefined) {
+    const check = checkBaseDirectory(params.pvDir);
+    if (check.ok) baseDirectory = check.path;
+    else problems.push(`parameter pvDir ${JSON.stringify(params.pvDir)} ${check.reason}`);
+  }
+  let volumeType: VolumeType = 'hostPath';
+  if (params.volumeType !== undefined) {
+    if (params.volumeType === 'hostPath' || params.volumeType === 'local') volumeType = params.volumeType;
+    else problems.push(`parameter volumeType ${JSON.stringify(params.volumeType)} must be "hostPath" or "local"`);
+  }
+  if ((storageClass.mountOptions ?? []).length > 0) {
+    problems.push(`mountOptions ${JSON.stringify(storageClass.mountOptions)} are not supported by hostPath volumes`);
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, parameters: { baseDirectory, volumeType } };
+}
+
+/**
+ * Reclaim policy of a new PV: the class's (Kubernetes defaults it to Delete), except that the provisioner-wide
+ * PV_RECLAIM_POLICY=Retain turns Delete into Retain. PV_RECLAIM_POLICY never turns a class's Retain into Delete
+ * (the addon did, and removed data the class promised to keep).
+ *
+ * @param classPolicy - `reclaimPolicy` of the StorageClass, possibly unset.
+ * @param override - PV_RECLAIM_POLICY, possibly unset.
+ */
+export function effectiveReclaimPolicy(
+  classPolicy: string | undefined,
+  override: ReclaimPolicy | undefined,
+): ReclaimPolicy {
+  const fromClass: ReclaimPolicy = classPolicy === 'Retain' ? 'Retain' : 'Delete';
+  return override === 'Retain' ? 'Retain' : fromClass;
+}

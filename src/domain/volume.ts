@@ -1,0 +1,140 @@
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Node } from '@kubernetes/client-node';
+import { ANN_PROVISIONED_BY, ANN_PROVISIONER_IDENTITY, LABEL_HOSTNAME, VOLUME_FINALIZER } from './constants.js';
+import type { ReclaimPolicy, VolumeType } from './storage-class.js';
+
+/** Everything the PV builder needs, already decided. */
+export interface VolumeSpecInput {
+  /** The claim being served (name, namespace, uid, access modes and storage request are copied). */
+  readonly claim: V1PersistentVolumeClaim;
+  /** PV name, `pvc-<claim uid>`. */
+  readonly volumeName: string;
+  /** Absolute path of the volume directory on the node. */
+  readonly path: string;
+  /** Value of the node's `kubernetes.io/hostname` label (not assumed equal to the node name). */
+  readonly nodeHostname: string;
+  readonly reclaimPolicy: ReclaimPolicy;
+  readonly volumeType: VolumeType;
+  /** The provisioner name the claim asked for. */
+  readonly provisionerName: string;
+  /** Our identity (the addon writes its node name); stored in `hostPathProvisionerIdentity`. */
+  readonly identity: string;
+}
+
+/**
+ * The hostname label value a PV's node affinity should name: the node's `kubernetes.io/hostname` label,
+ * falling back to its name when the label is missing.
+ */
+export function nodeHostname(node: V1Node): string {
+  return node.metadata?.labels?.[LABEL_HOSTNAME] ?? node.metadata?.name ?? '';
+}
+
+/**
+ * Builds the PersistentVolume for a provisioned claim, in the addon's shape: hostPath (type DirectoryOrCreate) or
+ * `local`, capacity equal to the request (not enforced), access modes copied from the claim, required node affinity
+ * on `kubernetes.io/hostname`, a full claimRef with uid (so the PV controller binds it to exactly this claim),
+ * `pv.kubernetes.io/provisioned-by` and `hostPathProvisionerIdentity`. Reclaim policy Delete adds the
+ * `external-provisioner.volume.kubernetes.io/finalizer` so `kubectl delete pv` waits for the directory's removal.
+ *
+ * @throws Error when the node hostname is empty: a PV pinned to "" is the addon's bug we do not copy.
+ */
+export function buildVolume(input: VolumeSpecInput): V1PersistentVolume {
+  if (input.nodeHostname === '') throw new Error('refusing to build a PV pinned to an empty node name');
+  const { claim } = input;
+  const storage = claim.spec?.resources?.requests?.storage;
+  if (storage === undefined) throw new Error('claim requests no storage');
+  const accessModes = claim.spec?.accessModes?.length ? [...claim.spec.accessModes] : ['ReadWriteOnce'];
+  const pv: V1PersistentVolume = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: {
+      name: input.volumeName,
+      annotations: {
+        [ANN_PROVISIONED_BY]: input.provisionerName,
+        [ANN_PROVISIONER_IDENTITY]: input.identity,
+      },
+      ...(input.reclaimPolicy === 'Delete' ? { finalizers: [VOLUME_FINALIZER] } : {}),
+    },
+    spec: {
+      capacity: { storage },
+      accessModes,
+      persistentVolumeReclaimPolicy: input.reclaimPolicy,
+      storageClassName: claim.spec?.storageClassName ?? '',
+      volumeMode: 'Filesystem',
+      claimRef: {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        namespace: claim.metadata?.namespace ?? '',
+        name: claim.metadata?.name ?? '',
+        uid: claim.metadata?.uid ?? '',
+      },
+      nodeAffinity: {
+        required: {
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: LABEL_HOSTNAME, operator: 'In', values: [input.nodeHostname] }] },
+          ],
+        },
+      },
+      ...(input.volumeType === 'local'
+        ? { local: { path: input.path } }
+        : { hostPath: { path: input.path, type: 'DirectoryOrCreate' } }),
+    },
+  };
+  return pv;
+}
+
+/** Path of a PV's directory: its hostPath or local path, or undefined for other volume sources. */
+export function volumePath(pv: V1PersistentVolume): string | undefined {
+  return pv.spec?.hostPath?.path ?? pv.spec?.local?.path;
+}
+
+/**
+ * The hostname a PV is pinned to: the single value of a `kubernetes.io/hostname In [...]` expression in its required
+ * node affinity (the shape we and the addon write). Undefined when there is none, several, or an empty one.
+ */
+export function volumeHostname(pv: V1PersistentVolume): string | undefined {
+  const values = new Set<string>();
+  for (const term of pv.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []) {
+    for (const expr of term.matchExpressions ?? []) {
+      if (expr.key === LABEL_HOSTNAME && expr.operator === 'In') for (const v of expr.values ?? []) values.add(v);
+    }
+  }
+  const [only] = [...values];
+  return values.size === 1 && only !== '' ? only : undefined;
+}
+
+/** Whether one of `provisionerNames` provisioned this PV (`pv.kubernetes.io/provisioned-by`). */
+export function isOurVolume(pv: V1PersistentVolume, provisionerNames: readonly string[]): boolean {
+  const by = pv.metadata?.annotations?.[ANN_PROVISIONED_BY];
+  return by !== undefined && provisionerNames.includes(by);
+}
+
+/** What the delete reconciler should do with a PV of ours. */
+export type VolumeDecision =
+  | { readonly action: 'ignore'; readonly why: string }
+  /** Reclaim policy Delete and still in use: make sure it carries our finalizer. */
+  | { readonly action: 'ensure-finalizer' }
+  /** Retain (or not ours to clean) but carrying our finalizer: remove it, touch no data. */
+  | { readonly action: 'release-finalizer' }
+  /** Released (or deleted by hand) with reclaim policy Delete: remove the directory, then the PV. */
+  | { readonly action: 'delete' };
+
+/**
+ * Decides what to do with a PV. Only PVs we (or the addon) provisioned are considered. Data is removed only when the
+ * reclaim policy is Delete and the PV is Released, or was deleted by hand while not Bound.
+ *
+ * @param pv - the PV as cached.
+ * @param provisionerNames - the names we answer to.
+ */
+export function decideVolume(pv: V1PersistentVolume, provisionerNames: readonly string[]): VolumeDecision {
+  if (!isOurVolume(pv, provisionerNames)) return { action: 'ignore', why: 'not provisioned by us' };
+  const finalizers = pv.metadata?.finalizers ?? [];
+  const hasFinalizer = finalizers.includes(VOLUME_FINALIZER);
+  const phase = pv.status?.phase;
+  const deleting = pv.metadata?.deletionTimestamp !== undefined;
+  if (pv.spec?.persistentVolumeReclaimPolicy !== 'Delete') {
+    return hasFinalizer ? { action: 'release-finalizer' } : { action: 'ignore', why: 'reclaim policy is not Delete' };
+  }
+  if (phase === 'Released' || (deleting && phase !== 'Bound')) return { action: 'delete' };
+  if (deleting) return { action: 'ignore', why: 'deleted by hand but still Bound: waiting for the claim to go' };
+  return hasFinalizer ? { action: 'ignore', why: `phase ${phase ?? 'unknown'}` } : { action: 'ensure-finalizer' };
+}

@@ -1,0 +1,230 @@
+import { describe, expect, it } from '@jest/globals';
+import type { V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import { decideClaim } from '../src/domain/claim.js';
+import { effectiveReclaimPolicy, parseClassParameters } from '../src/domain/storage-class.js';
+
+const DEFAULT = '/var/snap/microk8s/common/default-storage';
+const NAMES = ['microk8s.io/hostpath'];
+const wffc: V1StorageClass = {
+  metadata: { name: 'microk8s-hostpath' },
+  provisioner: 'microk8s.io/hostpath',
+  volumeBindingMode: 'WaitForFirstConsumer',
+  reclaimPolicy: 'Delete',
+};
+const immediate: V1StorageClass = { ...wffc, metadata: { name: 'hostpath-immediate' }, volumeBindingMode: 'Immediate' };
+
+function claim(patch: {
+  annotations?: Record<string, string>;
+  spec?: V1PersistentVolumeClaim['spec'];
+  deleting?: boolean;
+}): V1PersistentVolumeClaim {
+  return {
+    metadata: {
+      name: 'data',
+      namespace: 'default',
+      uid: 'u1',
+      annotations: { 'volume.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath', ...patch.annotations },
+      ...(patch.deleting ? { deletionTimestamp: new Date(0) } : {}),
+    },
+    spec: {
+      storageClassName: 'microk8s-hostpath',
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '1Gi' } },
+      ...patch.spec,
+    },
+  };
+}
+const selected = { 'volume.kubernetes.io/selected-node': 'w1' };
+
+describe('decideClaim', () => {
+  const table: [string, V1PersistentVolumeClaim, V1StorageClass | undefined, object][] = [
+    [
+      'WFFC with a selected node',
+      claim({ annotations: selected }),
+      wffc,
+      { action: 'provision', selectedNode: 'w1', parameters: { baseDirectory: DEFAULT, volumeType: 'hostPath' } },
+    ],
+    ['WFFC without a selected node waits', claim({}), wffc, { action: 'ignore' }],
+    [
+      'Immediate has no selected node',
+      claim({ spec: { storageClassName: 'hostpath-immediate', resources: { requests: { storage: '1Gi' } } } }),
+      immediate,
+      { action: 'provision', selectedNode: undefined },
+    ],
+    [
+      'beta provisioner annotation is read too',
+      {
+        ...claim({ annotations: selected }),
+        metadata: {
+          name: 'data',
+          namespace: 'default',
+          annotations: { 'volume.beta.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath', ...selected },
+        },
+      },
+      wffc,
+      { action: 'provision', provisionerName: 'microk8s.io/hostpath' },
+    ],
+    [
+      'bound',
+      claim({ annotations: selected, spec: { volumeName: 'pv1', storageClassName: 'microk8s-hostpath' } }),
+      wffc,
+      { action: 'ignore' },
+    ],
+    ['being deleted', claim({ annotations: selected, deleting: true }), wffc, { action: 'ignore' }],
+    ['class missing', claim({ annotations: selected }), undefined, { action: 'ignore' }],
+    [
+      'other provisioner',
+      claim({ annotations: selected }),
+      { ...wffc, provisioner: 'rancher.io/local-path' },
+      { action: 'ignore' },
+    ],
+    [
+      'not annotated for us',
+      claim({ annotations: { 'volume.kubernetes.io/storage-provisioner': 'other.io/x', ...selected } }),
+      wffc,
+      { action: 'ignore' },
+    ],
+    [
+      'block volume',
+      claim({
+        annotations: selected,
+        spec: {
+          storageClassName: 'microk8s-hostpath',
+          volumeMode: 'Block',
+          resources: { requests: { storage: '1Gi' } },
+        },
+      }),
+      wffc,
+      {
+        action: 'refuse',
+        reason: 'block_volume',
+        message: 'block volumes (volumeMode: Block) are not supported: hostPath volumes are directories',
+      },
+    ],
+    [
+      'selector',
+      claim({
+        annotations: selected,
+        spec: {
+          storageClassName: 'microk8s-hostpath',
+          selector: { matchLabels: { a: 'b' } },
+          resources: { requests: { storage: '1Gi' } },
+        },
+      }),
+      wffc,
+      { action: 'refuse', reason: 'selector' },
+    ],
+    [
+      'clone',
+      claim({
+        annotations: selected,
+        spec: {
+          storageClassName: 'microk8s-hostpath',
+          dataSource: { kind: 'PersistentVolumeClaim', name: 'src' },
+          resources: { requests: { storage: '1Gi' } },
+        },
+      }),
+      wffc,
+      {
+        action: 'refuse',
+        reason: 'data_source',
+        message: 'claims with a data source (PersistentVolumeClaim src) are not supported: no cloning or snapshots',
+      },
+    ],
+    [
+      'populator-owned claim is left alone',
+      claim({
+        annotations: selected,
+        spec: {
+          storageClassName: 'microk8s-hostpath',
+          dataSourceRef: { apiGroup: 'example.io', kind: 'Sample', name: 's' },
+          resources: { requests: { storage: '1Gi' } },
+        },
+      }),
+      wffc,
+      { action: 'ignore' },
+    ],
+    [
+      'misspelt pvdir',
+      claim({ annotations: selected }),
+      { ...wffc, parameters: { pvdir: '/mnt/usb' } },
+      {
+        action: 'refuse',
+        reason: 'bad_class',
+        message:
+          'StorageClass microk8s-hostpath: unknown parameter "pvdir" (did you mean "pvDir"?); known: pvDir, volumeType',
+      },
+    ],
+    [
+      'pvDir escaping with ..',
+      claim({ annotations: selected }),
+      { ...wffc, parameters: { pvDir: `${DEFAULT}/../../../../etc` } },
+      {
+        action: 'refuse',
+        reason: 'bad_class',
+        message: `StorageClass microk8s-hostpath: parameter pvDir "${DEFAULT}/../../../../etc" contains ".."`,
+      },
+    ],
+    [
+      'pvDir /',
+      claim({ annotations: selected }),
+      { ...wffc, parameters: { pvDir: '/' } },
+      {
+        action: 'refuse',
+        reason: 'bad_class',
+        message: 'StorageClass microk8s-hostpath: parameter pvDir "/" is the root directory /',
+      },
+    ],
+    [
+      'mountOptions',
+      claim({ annotations: selected }),
+      { ...wffc, mountOptions: ['ro'] },
+      {
+        action: 'refuse',
+        reason: 'bad_class',
+        message: 'StorageClass microk8s-hostpath: mountOptions ["ro"] are not supported by hostPath volumes',
+      },
+    ],
+    [
+      'pvDir and local volumes',
+      claim({ annotations: selected }),
+      { ...wffc, parameters: { pvDir: '/mnt/usb', volumeType: 'local' } },
+      { action: 'provision', parameters: { baseDirectory: '/mnt/usb', volumeType: 'local' } },
+    ],
+  ];
+  it.each(table)('%s', (_name, c, cls, expected) => {
+    expect(decideClaim(c, cls, NAMES, DEFAULT)).toMatchObject(expected);
+  });
+
+  it('checks every refusal before the selected node: a bad class is reported while waiting for a consumer', () => {
+    expect(decideClaim(claim({}), { ...wffc, parameters: { pvDir: 'rel' } }, NAMES, DEFAULT)).toMatchObject({
+      action: 'refuse',
+    });
+  });
+});
+
+describe('parseClassParameters', () => {
+  it('lists every problem at once', () => {
+    expect(parseClassParameters({ ...wffc, parameters: { a: '1', volumeType: 'nfs', pvDir: 'x' } }, DEFAULT)).toEqual({
+      ok: false,
+      problems: [
+        'unknown parameter "a"; known: pvDir, volumeType',
+        'parameter pvDir "x" is not an absolute path',
+        'parameter volumeType "nfs" must be "hostPath" or "local"',
+      ],
+    });
+  });
+});
+
+describe('effectiveReclaimPolicy', () => {
+  it.each([
+    [undefined, undefined, 'Delete'],
+    ['Delete', undefined, 'Delete'],
+    ['Retain', undefined, 'Retain'],
+    ['Delete', 'Retain', 'Retain'],
+    ['Retain', 'Delete', 'Retain'],
+    [undefined, 'Delete', 'Delete'],
+  ] as const)('class %s with PV_RECLAIM_POLICY %s → %s', (cls, env, expected) => {
+    expect(effectiveReclaimPolicy(cls, env)).toBe(expected);
+  });
+});

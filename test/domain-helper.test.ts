@@ -1,0 +1,284 @@
+import { describe, expect, it } from '@jest/globals';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { buildHelperPod, HELPER_SCRIPTS } from '../src/domain/helper-pod.js';
+import { classifyHelper, timeoutFailure } from '../src/domain/helper-status.js';
+import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
+
+describe('buildHelperPod', () => {
+  it('builds a create helper pinned by node affinity with exactly the given tolerations', () => {
+    expect(
+      buildHelperPod({
+        operation: 'create',
+        volumeName: 'pvc-u1',
+        namespace: 'kube-system',
+        nodeName: 'w1',
+        baseDirectory: '/var/snap/microk8s/common/default-storage',
+        directoryName: 'default-data-pvc-u1',
+        image: 'busybox:1.37.0',
+        tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
+        priorityClassName: 'system-node-critical',
+        activeDeadlineSeconds: 120,
+        claim: { key: 'default/data', uid: 'u1' },
+      }),
+    ).toEqual({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'hostpath-create-pvc-u1',
+        namespace: 'kube-system',
+        labels: {
+          'app.kubernetes.io/managed-by': 'hostpath-provisioner',
+          'hostpath-provisioner.io/operation': 'create',
+          'hostpath-provisioner.io/volume': 'pvc-u1',
+        },
+        annotations: {
+          'hostpath-provisioner.io/volume-name': 'pvc-u1',
+          'hostpath-provisioner.io/path': '/var/snap/microk8s/common/default-storage/default-data-pvc-u1',
+          'hostpath-provisioner.io/claim': 'default/data',
+          'hostpath-provisioner.io/claim-uid': 'u1',
+        },
+      },
+      spec: {
+        restartPolicy: 'Never',
+        activeDeadlineSeconds: 120,
+        terminationGracePeriodSeconds: 0,
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
+        priorityClassName: 'system-node-critical',
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['w1'] }] }],
+            },
+          },
+        },
+        tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
+        containers: [
+          {
+            name: 'helper',
+            image: 'busybox:1.37.0',
+            imagePullPolicy: 'IfNotPresent',
+            command: ['sh', '-c', HELPER_SCRIPTS.create, 'hostpath-create', '/hostpath-base/default-data-pvc-u1'],
+            resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
+            securityContext: {
+              runAsUser: 0,
+              runAsGroup: 0,
+              privileged: false,
+              allowPrivilegeEscalation: false,
+              capabilities: { drop: ['ALL'], add: ['DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER'] },
+            },
+            volumeMounts: [{ name: 'base', mountPath: '/hostpath-base' }],
+          },
+        ],
+        volumes: [
+          { name: 'base', hostPath: { path: '/var/snap/microk8s/common/default-storage', type: 'DirectoryOrCreate' } },
+        ],
+      },
+    });
+  });
+
+  it('builds a delete helper without priority class or claim annotations; the path is an argument, not script text', () => {
+    const pod = buildHelperPod({
+      operation: 'delete',
+      volumeName: 'pvc-u1',
+      namespace: 'hpp',
+      nodeName: 'w1',
+      baseDirectory: '/mnt/usb',
+      directoryName: 'ns-$(reboot)-pvc-u1',
+      image: 'busybox',
+      tolerations: [],
+      priorityClassName: '',
+      activeDeadlineSeconds: 60,
+    });
+    expect(pod.metadata?.name).toBe('hostpath-delete-pvc-u1');
+    expect(pod.spec?.priorityClassName).toBeUndefined();
+    expect(pod.metadata?.annotations).toEqual({
+      'hostpath-provisioner.io/volume-name': 'pvc-u1',
+      'hostpath-provisioner.io/path': '/mnt/usb/ns-$(reboot)-pvc-u1',
+    });
+    const command = pod.spec?.containers[0]?.command ?? [];
+    expect(command[2]).toBe(HELPER_SCRIPTS.delete);
+    expect(command[2]).not.toContain('reboot');
+    expect(command[4]).toBe('/hostpath-base/ns-$(reboot)-pvc-u1');
+  });
+});
+
+function pod(status: NonNullable<V1Pod['status']>, nodeName?: string): V1Pod {
+  return { metadata: { name: 'h' }, spec: { containers: [], ...(nodeName ? { nodeName } : {}) }, status };
+}
+
+describe('classifyHelper', () => {
+  const table: [string, V1Pod, object][] = [
+    ['succeeded', pod({ phase: 'Succeeded' }, 'w1'), { state: 'succeeded' }],
+    [
+      'exit 1',
+      pod(
+        {
+          phase: 'Failed',
+          containerStatuses: [
+            {
+              name: 'helper',
+              image: 'b',
+              imageID: '',
+              ready: false,
+              restartCount: 0,
+              state: { terminated: { exitCode: 1, reason: 'Error' } },
+            },
+          ],
+        },
+        'w1',
+      ),
+      { state: 'failed', reason: 'failed', exitCode: 1, message: 'exited with code 1 (Error)' },
+    ],
+    [
+      'rejected at admission',
+      pod({ phase: 'Failed', reason: 'UnexpectedAdmissionError', message: 'Predicate TaintToleration failed' }, 'w1'),
+      {
+        state: 'failed',
+        reason: 'admission',
+        message: 'rejected by the node: UnexpectedAdmissionError: Predicate TaintToleration failed',
+      },
+    ],
+    [
+      'image pull back-off',
+      pod(
+        {
+          phase: 'Pending',
+          containerStatuses: [
+            {
+              name: 'helper',
+              image: 'busybox:does-not-exist',
+              imageID: '',
+              ready: false,
+              restartCount: 0,
+              state: {
+                waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "busybox:does-not-exist"' },
+              },
+            },
+          ],
+        },
+        'w1',
+      ),
+      {
+        state: 'failed',
+        reason: 'image_pull',
+        message:
+          'image busybox:does-not-exist cannot be pulled: ImagePullBackOff: Back-off pulling image "busybox:does-not-exist"',
+      },
+    ],
+    [
+      'unschedulable with the scheduler message',
+      pod({
+        phase: 'Pending',
+        conditions: [
+          {
+            type: 'PodScheduled',
+            status: 'False',
+            reason: 'Unschedulable',
+            message: '0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}.',
+          },
+        ],
+      }),
+      {
+        state: 'unscheduled',
+        message: 'Unschedulable: 0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}.',
+      },
+    ],
+    ['not looked at yet', pod({}), { state: 'unscheduled', message: 'waiting for the scheduler' }],
+    [
+      'creating',
+      pod(
+        {
+          phase: 'Pending',
+          containerStatuses: [
+            {
+              name: 'helper',
+              image: 'b',
+              imageID: '',
+              ready: false,
+              restartCount: 0,
+              state: { waiting: { reason: 'ContainerCreating' } },
+            },
+          ],
+        },
+        'w1',
+      ),
+      { state: 'running', message: 'on node w1: ContainerCreating' },
+    ],
+  ];
+  it.each(table)('%s', (_name, p, expected) => {
+    expect(classifyHelper(p)).toEqual(expected);
+  });
+
+  it('turns a timeout into unschedulable with the scheduler message, or a plain timeout', () => {
+    expect(timeoutFailure({ state: 'unscheduled', message: 'Unschedulable: 0/3 nodes' }, 120)).toEqual({
+      state: 'failed',
+      reason: 'unschedulable',
+      message: 'not scheduled within 120s: Unschedulable: 0/3 nodes',
+    });
+    expect(timeoutFailure({ state: 'running', message: 'on node w1: Running' }, 5)).toEqual({
+      state: 'failed',
+      reason: 'timeout',
+      message: 'did not finish within 5s (on node w1: Running)',
+    });
+  });
+});
+
+function node(
+  name: string,
+  opts: { ready?: boolean; cordoned?: boolean; labels?: Record<string, string> } = {},
+): V1Node {
+  return {
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...opts.labels } },
+    spec: opts.cordoned ? { unschedulable: true } : {},
+    status: { conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }] },
+  };
+}
+
+describe('chooseNodeForImmediate', () => {
+  const nodes = [
+    node('m1'),
+    node('w1'),
+    node('w2', { labels: { zone: 'b' } }),
+    node('down', { ready: false }),
+    node('cordoned', { cordoned: true }),
+  ];
+  const table: [string, Parameters<typeof chooseNodeForImmediate>[0], string | null][] = [
+    ['prefers the provisioner node', { nodes, preferredNode: 'w1', volumeCounts: new Map([['w1', 9]]) }, 'w1'],
+    [
+      'fewest volumes, then name',
+      {
+        nodes,
+        volumeCounts: new Map([
+          ['m1', 2],
+          ['w1', 1],
+          ['w2', 1],
+        ]),
+      },
+      'w1',
+    ],
+    ['skips a not-ready preferred node', { nodes, preferredNode: 'down', volumeCounts: new Map() }, 'm1'],
+    [
+      'skips a cordoned node',
+      { nodes: [node('cordoned', { cordoned: true }), node('z')], volumeCounts: new Map() },
+      'z',
+    ],
+    [
+      'allowedTopologies',
+      {
+        nodes,
+        allowedTopologies: [{ matchLabelExpressions: [{ key: 'zone', values: ['b'] }] }],
+        preferredNode: 'm1',
+        volumeCounts: new Map(),
+      },
+      'w2',
+    ],
+    ['no node', { nodes: [node('down', { ready: false })], volumeCounts: new Map() }, null],
+  ];
+  it.each(table)('%s', (_name, input, expected) => {
+    const result = chooseNodeForImmediate(input);
+    if (expected === null)
+      expect(result).toEqual({ ok: false, reason: expect.stringContaining('no Ready, schedulable node') });
+    else expect(result.ok && result.node.metadata?.name).toBe(expected);
+  });
+});

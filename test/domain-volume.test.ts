@@ -1,0 +1,161 @@
+import { describe, expect, it } from '@jest/globals';
+import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { buildVolume, decideVolume, volumeHostname, volumePath } from '../src/domain/volume.js';
+
+const claim: V1PersistentVolumeClaim = {
+  metadata: { name: 'data', namespace: 'default', uid: 'u1' },
+  spec: {
+    storageClassName: 'microk8s-hostpath',
+    accessModes: ['ReadWriteMany'],
+    resources: { requests: { storage: '1Gi' } },
+  },
+};
+
+describe('buildVolume', () => {
+  it('builds the addon-shaped hostPath PV with a finalizer for Delete', () => {
+    expect(
+      buildVolume({
+        claim,
+        volumeName: 'pvc-u1',
+        path: '/var/snap/microk8s/common/default-storage/default-data-pvc-u1',
+        nodeHostname: 'w1.example',
+        reclaimPolicy: 'Delete',
+        volumeType: 'hostPath',
+        provisionerName: 'microk8s.io/hostpath',
+        identity: 'm1',
+      }),
+    ).toEqual({
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: {
+        name: 'pvc-u1',
+        annotations: { 'pv.kubernetes.io/provisioned-by': 'microk8s.io/hostpath', hostPathProvisionerIdentity: 'm1' },
+        finalizers: ['external-provisioner.volume.kubernetes.io/finalizer'],
+      },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteMany'],
+        persistentVolumeReclaimPolicy: 'Delete',
+        storageClassName: 'microk8s-hostpath',
+        volumeMode: 'Filesystem',
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: 'default', name: 'data', uid: 'u1' },
+        nodeAffinity: {
+          required: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['w1.example'] }] },
+            ],
+          },
+        },
+        hostPath: { path: '/var/snap/microk8s/common/default-storage/default-data-pvc-u1', type: 'DirectoryOrCreate' },
+      },
+    });
+  });
+
+  it('builds a local Retain PV without a finalizer, defaulting access modes', () => {
+    const pv = buildVolume({
+      claim: { ...claim, spec: { ...claim.spec, accessModes: [] } },
+      volumeName: 'pvc-u1',
+      path: '/mnt/usb/default-data-pvc-u1',
+      nodeHostname: 'w1',
+      reclaimPolicy: 'Retain',
+      volumeType: 'local',
+      provisionerName: 'microk8s.io/hostpath',
+      identity: 'm1',
+    });
+    expect(pv.metadata?.finalizers).toBeUndefined();
+    expect(pv.spec?.local).toEqual({ path: '/mnt/usb/default-data-pvc-u1' });
+    expect(pv.spec?.hostPath).toBeUndefined();
+    expect(pv.spec?.accessModes).toEqual(['ReadWriteOnce']);
+    expect(pv.spec?.persistentVolumeReclaimPolicy).toBe('Retain');
+  });
+
+  it('refuses an empty node (the addon pinned PVs to "")', () => {
+    expect(() =>
+      buildVolume({
+        claim,
+        volumeName: 'pvc-u1',
+        path: '/x/y',
+        nodeHostname: '',
+        reclaimPolicy: 'Delete',
+        volumeType: 'hostPath',
+        provisionerName: 'microk8s.io/hostpath',
+        identity: 'm1',
+      }),
+    ).toThrow('empty node name');
+  });
+});
+
+const ours = (
+  patch: Partial<V1PersistentVolume['spec']> & {
+    phase?: string;
+    finalizers?: string[];
+    deleting?: boolean;
+    by?: string;
+  },
+): V1PersistentVolume => ({
+  metadata: {
+    name: 'pvc-u1',
+    annotations: {
+      'pv.kubernetes.io/provisioned-by': patch.by ?? 'microk8s.io/hostpath',
+      hostPathProvisionerIdentity: 'old-node',
+    },
+    ...(patch.finalizers ? { finalizers: patch.finalizers } : {}),
+    ...(patch.deleting ? { deletionTimestamp: new Date(0) } : {}),
+  },
+  spec: {
+    persistentVolumeReclaimPolicy: patch.persistentVolumeReclaimPolicy ?? 'Delete',
+    hostPath: { path: '/base/default-data-pvc-u1' },
+    nodeAffinity: patch.nodeAffinity ?? {
+      required: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['w1'] }] }],
+      },
+    },
+  },
+  ...(patch.phase ? { status: { phase: patch.phase } } : {}),
+});
+const F = 'external-provisioner.volume.kubernetes.io/finalizer';
+
+describe('decideVolume', () => {
+  const table: [string, V1PersistentVolume, string][] = [
+    ['not ours', ours({ by: 'rancher.io/local-path', phase: 'Released' }), 'ignore'],
+    ["Released, Delete (the addon's PV with another identity)", ours({ phase: 'Released' }), 'delete'],
+    ['Released, Delete, finalizer', ours({ phase: 'Released', finalizers: [F] }), 'delete'],
+    ['Bound without finalizer (made by the addon)', ours({ phase: 'Bound' }), 'ensure-finalizer'],
+    ['Bound with finalizer', ours({ phase: 'Bound', finalizers: [F] }), 'ignore'],
+    ['deleted by hand while Bound waits', ours({ phase: 'Bound', finalizers: [F], deleting: true }), 'ignore'],
+    ['deleted by hand while Available', ours({ phase: 'Available', finalizers: [F], deleting: true }), 'delete'],
+    [
+      'Retain Released is never cleaned',
+      ours({ phase: 'Released', persistentVolumeReclaimPolicy: 'Retain' }),
+      'ignore',
+    ],
+    [
+      'Retain deleted by hand releases our finalizer only',
+      ours({ persistentVolumeReclaimPolicy: 'Retain', finalizers: [F], deleting: true }),
+      'release-finalizer',
+    ],
+  ];
+  it.each(table)('%s', (_name, pv, action) => {
+    expect(decideVolume(pv, ['microk8s.io/hostpath']).action).toBe(action);
+  });
+});
+
+describe('volumeHostname and volumePath', () => {
+  it('reads the single hostname of the affinity', () => {
+    expect(volumeHostname(ours({}))).toBe('w1');
+    expect(volumePath(ours({}))).toBe('/base/default-data-pvc-u1');
+  });
+  it.each([
+    ['empty value (the addon bug)', ['']],
+    ['several values', ['a', 'b']],
+  ])('refuses %s', (_n, values) => {
+    const pv = ours({
+      nodeAffinity: {
+        required: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values }] }],
+        },
+      },
+    });
+    expect(volumeHostname(pv)).toBeUndefined();
+  });
+});
