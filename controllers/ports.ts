@@ -1,0 +1,91 @@
+import type {
+  KubernetesObject,
+  V1Node,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1StorageClass,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { HelperFailureReason } from '../src/domain/helper-status.js';
+import type { HelperOperation } from '../src/domain/names.js';
+
+/**
+ * What the reconcilers read: informer caches (never a list call per reconcile). Implemented over the resilient
+ * informers in `src/kube/`; faked in unit tests.
+ */
+export interface ClusterCache {
+  /** Claim by `namespace/name`. */
+  claim(key: string): V1PersistentVolumeClaim | undefined;
+  storageClass(name: string): V1StorageClass | undefined;
+  storageClasses(): V1StorageClass[];
+  volume(name: string): V1PersistentVolume | undefined;
+  volumes(): V1PersistentVolume[];
+  nodes(): V1Node[];
+  /** Node whose `kubernetes.io/hostname` label (else name) equals `hostname`. */
+  nodeByHostname(hostname: string): V1Node | undefined;
+  /** Pending pods in `namespace` that mount the claim (an index on the pod cache). */
+  consumers(namespace: string, claimName: string): V1Pod[];
+  /** Our helper pod by name (in the provisioner's namespace). */
+  helper(name: string): V1Pod | undefined;
+  helpers(): V1Pod[];
+}
+
+/** Result of a create call: created now, or found existing (HTTP 409 AlreadyExists) and read back. */
+export type CreateResult<T> =
+  { readonly created: true; readonly object: T } | { readonly created: false; readonly object: T | undefined };
+
+/** The writes (and the few live reads) the reconcilers make. Implemented in `src/kube/provisioner-api.ts`. */
+export interface KubeWriter {
+  /** Live read of a node (taints change: never trust the cache for them). Undefined when it does not exist. */
+  getNode(name: string): Promise<V1Node | undefined>;
+  createVolume(pv: V1PersistentVolume): Promise<CreateResult<V1PersistentVolume>>;
+  /** Deletes a PV with a uid precondition; NotFound is success. */
+  deleteVolume(name: string, uid: string): Promise<void>;
+  /** Adds a finalizer to a PV if missing (fresh read, resourceVersion-guarded patch, retried on conflict). */
+  addVolumeFinalizer(name: string, finalizer: string): Promise<void>;
+  /** Removes a finalizer from a PV if present (same guarantees); NotFound is success. */
+  removeVolumeFinalizer(name: string, finalizer: string): Promise<void>;
+  /** Removes one annotation from a claim (used to hand a claim back to the scheduler). NotFound is success. */
+  removeClaimAnnotation(claim: V1PersistentVolumeClaim, key: string): Promise<void>;
+  createPod(pod: V1Pod): Promise<CreateResult<V1Pod>>;
+  /** Deletes a pod (grace period 0), optionally only if its uid matches; NotFound is success. */
+  deletePod(namespace: string, name: string, uid?: string): Promise<void>;
+  /** Last `tailLines` lines of a container's log; '' when unavailable (never throws). */
+  readPodLog(namespace: string, name: string, container: string, tailLines: number): Promise<string>;
+}
+
+/** Event type. */
+export type EventType = 'Normal' | 'Warning';
+
+/** Records Kubernetes Events on objects; fire and forget, never throws. Repeats update the count. */
+export interface EventSink {
+  event(object: KubernetesObject, type: EventType, reason: string, message: string): void;
+}
+
+/** Phases of an operation (metric label `phase`). */
+export type Phase = 'queue_wait' | 'helper_scheduling' | 'helper_run' | 'pv_create';
+
+/** Helper pod outcomes (metric label `outcome`). */
+export type HelperOutcome = 'succeeded' | HelperFailureReason;
+
+/** What the reconcilers measure. Durations in seconds. Implemented over `src/runtime/metrics.ts`. */
+export interface ControllerMetrics {
+  provisionFinished(className: string, source: string, ok: boolean, seconds: number): void;
+  deleteFinished(className: string, ok: boolean, seconds: number): void;
+  /** Claim created (or selected node set) → PV created. */
+  provisionLatency(className: string, seconds: number): void;
+  phase(operation: HelperOperation, phase: Phase, seconds: number): void;
+  helperOutcome(operation: HelperOperation, outcome: HelperOutcome): void;
+}
+
+/** Milliseconds since the epoch; injected so tests control time. */
+export type Clock = () => number;
+
+/** Context of one reconcile run. */
+export interface ReconcileContext {
+  readonly logger: Logger;
+}
+
+/** Result of a reconcile: nothing, or run again after some seconds. A thrown error retries with backoff. */
+export type ReconcileResult = void | { readonly requeueAfterSeconds: number };
