@@ -1,0 +1,479 @@
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import type { V1Node, V1PersistentVolume, V1Pod, V1StorageClass } from '@kubernetes/client-node';
+import { DeleteController } from '../controllers/delete.js';
+import { HelperRunner } from '../controllers/helper-runner.js';
+import { sweepLeftoverHelpers } from '../controllers/helper-sweep.js';
+import { ProvisionController, ProvisioningError } from '../controllers/provision.js';
+import { FakeCache, FakeEvents, FakeKube, FakeMetrics, silentLogger } from './support/fakes.js';
+
+const BASE = '/var/snap/microk8s/common/default-storage';
+const NAMES = ['microk8s.io/hostpath'];
+const ctx = { logger: silentLogger };
+
+const wffc: V1StorageClass = {
+  metadata: { name: 'microk8s-hostpath' },
+  provisioner: 'microk8s.io/hostpath',
+  volumeBindingMode: 'WaitForFirstConsumer',
+  reclaimPolicy: 'Delete',
+};
+
+function node(name: string, taints: V1Node['spec'] = {}): V1Node {
+  return {
+    metadata: { name, labels: { 'kubernetes.io/hostname': `${name}-host` } },
+    spec: taints,
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  };
+}
+
+function withStatus(pod: V1Pod, status: V1Pod['status'], nodeName = 'w1'): V1Pod {
+  return { ...pod, spec: { ...pod.spec!, nodeName }, ...(status ? { status } : {}) };
+}
+
+let cache: FakeCache;
+let kube: FakeKube;
+let events: FakeEvents;
+let metrics: FakeMetrics;
+let runner: HelperRunner;
+const now = 0;
+
+function setup(timeoutSeconds = 5): void {
+  cache = new FakeCache();
+  kube = new FakeKube(cache);
+  events = new FakeEvents();
+  metrics = new FakeMetrics();
+  runner = new HelperRunner({
+    cache,
+    kube,
+    metrics,
+    settings: {
+      namespace: 'kube-system',
+      image: 'busybox:1.37.0',
+      priorityClassName: 'system-node-critical',
+      timeoutSeconds,
+    },
+    clock: () => now,
+  });
+  cache.classes.set('microk8s-hostpath', wffc);
+  cache.nodeMap.set('w1', node('w1', { taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }] }));
+  cache.claims.set('default/data', {
+    metadata: {
+      name: 'data',
+      namespace: 'default',
+      uid: 'u1',
+      annotations: {
+        'volume.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath',
+        'volume.kubernetes.io/selected-node': 'w1',
+      },
+    },
+    spec: {
+      storageClassName: 'microk8s-hostpath',
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '1Gi' } },
+    },
+  });
+  cache.pods.push({
+    metadata: { name: 'app', namespace: 'default' },
+    spec: {
+      containers: [],
+      volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'data' } }],
+      tolerations: [
+        { key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' },
+        { key: 'app', operator: 'Exists' },
+      ],
+    },
+  });
+}
+
+/** Makes the fake kubelet finish every new helper with `status`. */
+function kubelet(status: V1Pod['status'], nodeName = 'w1'): void {
+  kube.onPodCreated = (pod) => {
+    const updated = withStatus(pod, status, nodeName);
+    cache.helperMap.set(pod.metadata!.name!, updated);
+    runner.onHelperEvent(updated, false);
+  };
+}
+
+function provision() {
+  return new ProvisionController({
+    cache,
+    kube,
+    events,
+    metrics,
+    helpers: runner,
+    clock: () => now,
+    settings: {
+      provisionerNames: NAMES,
+      defaultBaseDirectory: BASE,
+      identity: 'm1',
+      tolerationPolicy: 'node-taints',
+      reclaimPolicyOverride: undefined,
+    },
+  });
+}
+
+describe('ProvisionController', () => {
+  beforeEach(() => setup());
+
+  it('provisions: live node read, helper with the node taints plus the consumer tolerations, PV, events', async () => {
+    kubelet({ phase: 'Succeeded' });
+    let helperSpec: V1Pod | undefined;
+    const original = kube.onPodCreated;
+    kube.onPodCreated = (pod) => {
+      helperSpec = pod;
+      original(pod);
+    };
+    await provision().reconcile('default/data', ctx);
+    expect(kube.calls).toEqual([
+      ['getNode', 'w1'],
+      ['createPod', 'hostpath-create-pvc-u1'],
+      ['deletePod', 'hostpath-create-pvc-u1'],
+      ['createVolume', 'pvc-u1'],
+    ]);
+    expect(helperSpec?.spec?.tolerations).toEqual([
+      { key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' },
+      { key: 'app', operator: 'Exists' },
+    ]);
+    const pv = cache.pvs.get('pvc-u1');
+    expect(pv?.spec?.hostPath?.path).toBe(`${BASE}/default-data-pvc-u1`);
+    expect(pv?.spec?.nodeAffinity?.required?.nodeSelectorTerms[0]?.matchExpressions?.[0]?.values).toEqual(['w1-host']);
+    expect(events.recorded.map((e) => e[2])).toEqual(['Provisioning', 'ProvisioningSucceeded']);
+    expect(metrics.seen).toEqual([
+      'helper create succeeded',
+      'provision microk8s-hostpath ok',
+      'latency microk8s-hostpath',
+    ]);
+  });
+
+  it('reports a failed helper with its exit code and log tail, creates no PV, deletes the helper and retries', async () => {
+    kubelet({
+      phase: 'Failed',
+      containerStatuses: [
+        {
+          name: 'helper',
+          image: 'b',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode: 1, reason: 'Error' } },
+        },
+      ],
+    });
+    kube.logs.set('hostpath-create-pvc-u1', "mkdir: can't create directory: Read-only file system\n");
+    await expect(provision().reconcile('default/data', ctx)).rejects.toBeInstanceOf(ProvisioningError);
+    expect(kube.calls.map((c) => c[0])).toEqual(['getNode', 'createPod', 'readPodLog', 'deletePod']);
+    expect(cache.pvs.size).toBe(0);
+    expect(events.recorded.at(-1)).toEqual([
+      'data',
+      'Warning',
+      'ProvisioningFailed',
+      "helper pod hostpath-create-pvc-u1 on node w1 failed (failed): exited with code 1 (Error): mkdir: can't create directory: Read-only file system",
+    ]);
+    expect(metrics.seen).toEqual(['helper create failed', 'provision microk8s-hostpath failed']);
+  });
+
+  it('fails fast on an image that cannot be pulled, naming the image', async () => {
+    kubelet({
+      phase: 'Pending',
+      containerStatuses: [
+        {
+          name: 'helper',
+          image: 'busybox:does-not-exist',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason: 'ErrImagePull', message: 'not found' } },
+        },
+      ],
+    });
+    await expect(provision().reconcile('default/data', ctx)).rejects.toThrow(
+      'failed (image_pull): image busybox:does-not-exist cannot be pulled: ErrImagePull: not found',
+    );
+    expect(kube.calls.at(-1)).toEqual(['deletePod', 'hostpath-create-pvc-u1']);
+    expect(metrics.seen[0]).toBe('helper create image_pull');
+  });
+
+  it('times out an unschedulable helper with the scheduler message', async () => {
+    setup(0.05);
+    kube.onPodCreated = (pod) => {
+      const updated = {
+        ...pod,
+        status: {
+          phase: 'Pending',
+          conditions: [
+            { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available' },
+          ],
+        },
+      };
+      cache.helperMap.set(pod.metadata!.name!, updated);
+      runner.onHelperEvent(updated, false);
+    };
+    await expect(provision().reconcile('default/data', ctx)).rejects.toThrow(
+      'failed (unschedulable): not scheduled within 0.05s: Unschedulable: 0/3 nodes are available',
+    );
+    expect(cache.helperMap.size).toBe(0);
+  });
+
+  it('hands the claim back to the scheduler when the selected node is gone; no helper', async () => {
+    cache.nodeMap.clear();
+    expect(await provision().reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 30 });
+    expect(kube.calls).toEqual([
+      ['getNode', 'w1'],
+      ['removeClaimAnnotation', 'data volume.kubernetes.io/selected-node'],
+    ]);
+    expect(events.recorded[0]?.[2]).toBe('ProvisioningFailed');
+  });
+
+  it('adopts the helper a previous process left running instead of creating a second one', async () => {
+    const leftover: V1Pod = {
+      metadata: {
+        name: 'hostpath-create-pvc-u1',
+        namespace: 'kube-system',
+        uid: 'old',
+        annotations: { 'hostpath-provisioner.io/path': `${BASE}/default-data-pvc-u1` },
+      },
+      spec: {
+        containers: [],
+        nodeName: 'w1',
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['w1'] }] }],
+            },
+          },
+        },
+      },
+      status: { phase: 'Running' },
+    };
+    cache.helperMap.set('hostpath-create-pvc-u1', leftover);
+    const done = provision().reconcile('default/data', ctx);
+    await new Promise((r) => setImmediate(r));
+    const finished = { ...leftover, status: { phase: 'Succeeded' } };
+    cache.helperMap.set('hostpath-create-pvc-u1', finished);
+    runner.onHelperEvent(finished, false);
+    await done;
+    expect(kube.calls.map((c) => c[0])).toEqual(['getNode', 'deletePod', 'createVolume']);
+    expect(cache.pvs.has('pvc-u1')).toBe(true);
+  });
+
+  it('does nothing when the PV for the claim already exists', async () => {
+    cache.pvs.set('pvc-u1', { metadata: { name: 'pvc-u1' }, spec: { claimRef: { uid: 'u1' } } });
+    await provision().reconcile('default/data', ctx);
+    expect(kube.calls).toEqual([]);
+  });
+
+  it('counts AlreadyExists for our own PV as success', async () => {
+    kubelet({ phase: 'Succeeded' });
+    const original = kube.createVolume.bind(kube);
+    kube.createVolume = (pv) => {
+      cache.pvs.set('pvc-u1', pv);
+      return original(pv);
+    };
+    await provision().reconcile('default/data', ctx);
+    expect(events.recorded.map((e) => e[2])).toEqual(['Provisioning', 'ProvisioningSucceeded']);
+  });
+
+  it('refuses a block claim with an event, and touches nothing', async () => {
+    const claim = cache.claims.get('default/data')!;
+    claim.spec!.volumeMode = 'Block';
+    await provision().reconcile('default/data', ctx);
+    expect(kube.calls).toEqual([]);
+    expect(events.recorded).toEqual([
+      [
+        'data',
+        'Warning',
+        'ProvisioningFailed',
+        'block volumes (volumeMode: Block) are not supported: hostPath volumes are directories',
+      ],
+    ]);
+  });
+
+  it('chooses a node for Immediate binding and says so', async () => {
+    cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
+    delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];
+    cache.nodeMap.set('m1', node('m1'));
+    kubelet({ phase: 'Succeeded' }, 'm1');
+    await provision().reconcile('default/data', ctx);
+    expect(events.recorded.map((e) => e[2])).toEqual(['NodeChosen', 'Provisioning', 'ProvisioningSucceeded']);
+    expect(
+      cache.pvs.get('pvc-u1')?.spec?.nodeAffinity?.required?.nodeSelectorTerms[0]?.matchExpressions?.[0]?.values,
+    ).toEqual(['m1-host']);
+  });
+});
+
+function released(
+  patch: Partial<V1PersistentVolume['spec']> = {},
+  path = `${BASE}/default-data-pvc-u1`,
+): V1PersistentVolume {
+  return {
+    metadata: {
+      name: 'pvc-u1',
+      uid: 'pv-uid',
+      annotations: {
+        'pv.kubernetes.io/provisioned-by': 'microk8s.io/hostpath',
+        hostPathProvisionerIdentity: 'gone-node',
+      },
+      finalizers: ['external-provisioner.volume.kubernetes.io/finalizer'],
+    },
+    spec: {
+      storageClassName: 'microk8s-hostpath',
+      persistentVolumeReclaimPolicy: 'Delete',
+      hostPath: { path },
+      nodeAffinity: {
+        required: {
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['w1-host'] }] },
+          ],
+        },
+      },
+      ...patch,
+    },
+    status: { phase: 'Released' },
+  };
+}
+
+function deleter(nodeGonePolicy: 'keep' | 'delete' = 'keep') {
+  return new DeleteController({
+    cache,
+    kube,
+    events,
+    metrics,
+    helpers: runner,
+    clock: () => now,
+    settings: { provisionerNames: NAMES, defaultBaseDirectory: BASE, tolerationPolicy: 'node-taints', nodeGonePolicy },
+  });
+}
+
+describe('DeleteController', () => {
+  beforeEach(() => setup());
+
+  it('removes the directory with a helper tolerating the node taints as they are now, then the PV and finalizer', async () => {
+    cache.pvs.set('pvc-u1', released());
+    cache.nodeMap.set(
+      'w1',
+      node('w1', { unschedulable: true, taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }] }),
+    );
+    let helper: V1Pod | undefined;
+    kubelet({ phase: 'Succeeded' });
+    const finish = kube.onPodCreated;
+    kube.onPodCreated = (pod) => {
+      helper = pod;
+      finish(pod);
+    };
+    await deleter().reconcile('pvc-u1', ctx);
+    expect(helper?.spec?.tolerations).toEqual([
+      { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
+    expect(helper?.spec?.containers[0]?.command?.[4]).toBe('/hostpath-base/default-data-pvc-u1');
+    expect(helper?.spec?.volumes?.[0]?.hostPath?.path).toBe(BASE);
+    expect(kube.calls).toEqual([
+      ['getNode', 'w1'],
+      ['createPod', 'hostpath-delete-pvc-u1'],
+      ['deletePod', 'hostpath-delete-pvc-u1'],
+      ['deleteVolume', 'pvc-u1'],
+      ['removeVolumeFinalizer', 'pvc-u1 external-provisioner.volume.kubernetes.io/finalizer'],
+    ]);
+    expect(metrics.seen).toEqual(['helper delete succeeded', 'delete microk8s-hostpath ok']);
+  });
+
+  it('keeps the PV when rm fails, with VolumeFailedDelete carrying stderr, and retries', async () => {
+    cache.pvs.set('pvc-u1', released());
+    kubelet({
+      phase: 'Failed',
+      containerStatuses: [
+        {
+          name: 'helper',
+          image: 'b',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode: 1 } },
+        },
+      ],
+    });
+    kube.logs.set('hostpath-delete-pvc-u1', "rm: can't remove 'x': Operation not permitted");
+    await expect(deleter().reconcile('pvc-u1', ctx)).rejects.toThrow("rm: can't remove 'x': Operation not permitted");
+    expect(kube.calls.map((c) => c[0])).not.toContain('deleteVolume');
+    expect(events.recorded[0]?.[2]).toBe('VolumeFailedDelete');
+    expect(metrics.seen).toEqual(['helper delete failed', 'delete microk8s-hostpath failed']);
+  });
+
+  it.each([
+    ['outside every base', '/srv/important'],
+    ['a base itself', BASE],
+    ['escaping with ..', `${BASE}/../../etc/pvc-u1`],
+  ])('refuses a path %s: no helper, data untouched, Warning', async (_n, path) => {
+    cache.pvs.set('pvc-u1', released({}, path));
+    expect(await deleter().reconcile('pvc-u1', ctx)).toEqual({ requeueAfterSeconds: 300 });
+    expect(kube.calls).toEqual([]);
+    expect(events.recorded[0]?.slice(0, 3)).toEqual(['pvc-u1', 'Warning', 'VolumeFailedDelete']);
+    expect(events.recorded[0]?.[3]).toMatch(
+      /^refusing to remove the volume's directory: .*; the data is left in place$/,
+    );
+  });
+
+  it('accepts a pvDir of a class of ours as a base directory', async () => {
+    cache.classes.set('usb', {
+      metadata: { name: 'usb' },
+      provisioner: 'microk8s.io/hostpath',
+      parameters: { pvDir: '/mnt/usb' },
+    });
+    cache.pvs.set('pvc-u1', released({}, '/mnt/usb/default-data-pvc-u1'));
+    kubelet({ phase: 'Succeeded' });
+    await deleter().reconcile('pvc-u1', ctx);
+    expect(kube.calls.map((c) => c[0])).toContain('deleteVolume');
+  });
+
+  it('node gone, policy keep: no helper, Warning, slow re-check', async () => {
+    cache.pvs.set('pvc-u1', released());
+    cache.nodeMap.clear();
+    expect(await deleter().reconcile('pvc-u1', ctx)).toEqual({ requeueAfterSeconds: 300 });
+    expect(kube.calls).toEqual([]);
+    expect(events.recorded[0]?.[3]).toBe(
+      `node w1-host no longer exists: the data in ${BASE}/default-data-pvc-u1 cannot be removed; the PV is kept and re-checked (node-gone-policy=keep)`,
+    );
+  });
+
+  it('node gone, policy delete: no helper, the PV object goes', async () => {
+    cache.pvs.set('pvc-u1', released());
+    cache.nodeMap.clear();
+    await deleter('delete').reconcile('pvc-u1', ctx);
+    expect(kube.calls.map((c) => c[0])).toEqual(['deleteVolume', 'removeVolumeFinalizer']);
+  });
+
+  it('never runs a helper for Retain', async () => {
+    cache.pvs.set('pvc-u1', released({ persistentVolumeReclaimPolicy: 'Retain' }));
+    await deleter().reconcile('pvc-u1', ctx);
+    expect(kube.calls).toEqual([
+      ['removeVolumeFinalizer', 'pvc-u1 external-provisioner.volume.kubernetes.io/finalizer'],
+    ]);
+  });
+});
+
+describe('sweepLeftoverHelpers', () => {
+  beforeEach(() => setup());
+
+  it('deletes helpers whose claim or volume is gone, keeps the rest', async () => {
+    const helper = (name: string, op: string, ann: Record<string, string>): V1Pod => ({
+      metadata: { name, labels: { 'hostpath-provisioner.io/operation': op }, annotations: ann },
+    });
+    cache.helperMap.set(
+      'a',
+      helper('a', 'create', {
+        'hostpath-provisioner.io/volume-name': 'pvc-x',
+        'hostpath-provisioner.io/claim': 'default/gone',
+        'hostpath-provisioner.io/claim-uid': 'x',
+      }),
+    );
+    cache.helperMap.set(
+      'b',
+      helper('b', 'create', {
+        'hostpath-provisioner.io/volume-name': 'pvc-u1',
+        'hostpath-provisioner.io/claim': 'default/data',
+        'hostpath-provisioner.io/claim-uid': 'u1',
+      }),
+    );
+    cache.helperMap.set('c', helper('c', 'delete', { 'hostpath-provisioner.io/volume-name': 'pvc-gone' }));
+    const deleted = await sweepLeftoverHelpers({ cache, kube, runner, namespace: 'kube-system', logger: silentLogger });
+    expect(deleted).toEqual(['a', 'c']);
+  });
+});

@@ -1,0 +1,157 @@
+import type {
+  KubernetesObject,
+  V1Node,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1StorageClass,
+} from '@kubernetes/client-node';
+import pino from 'pino';
+import type {
+  ClusterCache,
+  ControllerMetrics,
+  CreateResult,
+  EventSink,
+  EventType,
+  KubeWriter,
+} from '../../controllers/ports.js';
+import { LABEL_HOSTNAME } from '../../src/domain/constants.js';
+
+/** A silent logger for tests. */
+export const silentLogger = pino({ level: 'silent' });
+
+/** In-memory caches, keyed like the informers. */
+export class FakeCache implements ClusterCache {
+  claims = new Map<string, V1PersistentVolumeClaim>();
+  classes = new Map<string, V1StorageClass>();
+  pvs = new Map<string, V1PersistentVolume>();
+  nodeMap = new Map<string, V1Node>();
+  pods: V1Pod[] = [];
+  helperMap = new Map<string, V1Pod>();
+
+  claim(key: string) {
+    return this.claims.get(key);
+  }
+  storageClass(name: string) {
+    return this.classes.get(name);
+  }
+  storageClasses() {
+    return [...this.classes.values()];
+  }
+  volume(name: string) {
+    return this.pvs.get(name);
+  }
+  volumes() {
+    return [...this.pvs.values()];
+  }
+  nodes() {
+    return [...this.nodeMap.values()];
+  }
+  nodeByHostname(hostname: string) {
+    return this.nodes().find((n) => (n.metadata?.labels?.[LABEL_HOSTNAME] ?? n.metadata?.name) === hostname);
+  }
+  consumers(namespace: string, claimName: string) {
+    return this.pods.filter(
+      (p) =>
+        p.metadata?.namespace === namespace &&
+        (p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claimName),
+    );
+  }
+  helper(name: string) {
+    return this.helperMap.get(name);
+  }
+  helpers() {
+    return [...this.helperMap.values()];
+  }
+}
+
+/** One recorded API call: verb and object name. */
+export type Call = [verb: string, name: string];
+
+/**
+ * Records every write; `onPodCreated` decides what the "kubelet" does with a new helper (called after the pod is in
+ * the cache, so the test can emit status updates through the runner).
+ */
+export class FakeKube implements KubeWriter {
+  calls: Call[] = [];
+  logs = new Map<string, string>();
+  onPodCreated: (pod: V1Pod) => void = () => undefined;
+  onPodDeleted: (name: string) => void = () => undefined;
+  constructor(private readonly cache: FakeCache) {}
+
+  getNode(name: string) {
+    this.calls.push(['getNode', name]);
+    return Promise.resolve(this.cache.nodeMap.get(name));
+  }
+  createVolume(pv: V1PersistentVolume): Promise<CreateResult<V1PersistentVolume>> {
+    const name = pv.metadata?.name ?? '';
+    this.calls.push(['createVolume', name]);
+    const existing = this.cache.pvs.get(name);
+    if (existing) return Promise.resolve({ created: false, object: existing });
+    this.cache.pvs.set(name, pv);
+    return Promise.resolve({ created: true, object: pv });
+  }
+  deleteVolume(name: string) {
+    this.calls.push(['deleteVolume', name]);
+    return Promise.resolve();
+  }
+  addVolumeFinalizer(name: string, finalizer: string) {
+    this.calls.push(['addVolumeFinalizer', `${name} ${finalizer}`]);
+    return Promise.resolve();
+  }
+  removeVolumeFinalizer(name: string, finalizer: string) {
+    this.calls.push(['removeVolumeFinalizer', `${name} ${finalizer}`]);
+    return Promise.resolve();
+  }
+  removeClaimAnnotation(claim: V1PersistentVolumeClaim, key: string) {
+    this.calls.push(['removeClaimAnnotation', `${claim.metadata?.name} ${key}`]);
+    return Promise.resolve();
+  }
+  createPod(pod: V1Pod): Promise<CreateResult<V1Pod>> {
+    const name = pod.metadata?.name ?? '';
+    this.calls.push(['createPod', name]);
+    if (this.cache.helperMap.has(name))
+      return Promise.resolve({ created: false, object: this.cache.helperMap.get(name) });
+    const created = { ...pod, metadata: { ...pod.metadata, uid: `uid-${name}` } };
+    this.cache.helperMap.set(name, created);
+    setImmediate(() => this.onPodCreated(created));
+    return Promise.resolve({ created: true, object: created });
+  }
+  deletePod(_namespace: string, name: string) {
+    this.calls.push(['deletePod', name]);
+    if (this.cache.helperMap.delete(name)) setImmediate(() => this.onPodDeleted(name));
+    return Promise.resolve();
+  }
+  readPodLog(_namespace: string, name: string) {
+    this.calls.push(['readPodLog', name]);
+    return Promise.resolve(this.logs.get(name) ?? '');
+  }
+}
+
+/** Records events as [type, reason, message] in order. */
+export class FakeEvents implements EventSink {
+  recorded: [string, EventType, string, string][] = [];
+  event(object: KubernetesObject, type: EventType, reason: string, message: string): void {
+    this.recorded.push([object.metadata?.name ?? '', type, reason, message]);
+  }
+}
+
+/** Records metric observations as strings. */
+export class FakeMetrics implements ControllerMetrics {
+  seen: string[] = [];
+  provisionFinished(className: string, _source: string, ok: boolean) {
+    this.seen.push(`provision ${className} ${ok ? 'ok' : 'failed'}`);
+  }
+  deleteFinished(className: string, ok: boolean) {
+    this.seen.push(`delete ${className} ${ok ? 'ok' : 'failed'}`);
+  }
+  provisionLatency(className: string) {
+    this.seen.push(`latency ${className}`);
+  }
+  phase() {
+    /* phases are timing only */
+  }
+  helperOutcome(operation: string, outcome: string) {
+    this.seen.push(`helper ${operation} ${outcome}`);
+  }
+}
