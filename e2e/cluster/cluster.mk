@@ -1,0 +1,12 @@
+# Local Kubernetes control plane for e2e tests; included by the main Makefile.
+# Binaries are built once into $(HPP_CACHE_DIR) (default ~/.cache/hostpath-provisioner).
+.PHONY: cluster-build cluster-up cluster-down
+
+cluster-build: ## build etcd and the Kubernetes binaries (cached; 10-20 min the first time)
+	@bash e2e/cluster/build.sh
+
+cluster-up: ## start etcd, kube-apiserver, controller-manager, scheduler (+ node agent if built)
+	@bash e2e/cluster/up.sh
+
+cluster-down: ## stop the local cluster and remove .cluster/ state
+	@bash e2e/cluster/down.sh

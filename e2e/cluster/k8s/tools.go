@@ -1,0 +1,13 @@
+//go:build tools
+
+// Package tools records the Kubernetes commands this module builds, so that
+// `go mod tidy` keeps their dependencies. It is never compiled: build.sh runs
+// `go build k8s.io/kubernetes/cmd/<name>` inside this module.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
