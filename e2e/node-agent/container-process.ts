@@ -1,5 +1,5 @@
 /**
- * Running one container as a local process group: `unshare -m --propagation private -- sh -c <script>` (see
+ * Running one container as a local process group: `unshare -m -u --propagation private -- sh -c <script>` (see
  * container-root.ts), stdout and stderr appended to one log file, killed by process group.
  */
 import { spawn } from 'node:child_process';
@@ -44,7 +44,7 @@ export function startContainerProcess(script: string, rootDir: string, logFile: 
   const fd = openSync(logFile, 'a');
   let child;
   try {
-    child = spawn('unshare', ['-m', '--propagation', 'private', '--', '/bin/sh', '-c', script], {
+    child = spawn('unshare', ['-m', '-u', '--propagation', 'private', '--', '/bin/sh', '-c', script], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },

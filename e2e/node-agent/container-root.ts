@@ -6,7 +6,7 @@
  * on the way to a mountPath is "shadowed" — recreated as an empty directory in the tmpfs whose host entries are
  * bound one by one — so the mount point is created without touching the host and without hiding the siblings.
  * Pure: the host filesystem is read through {@link HostFs}; the result renders to a shell script run by
- * `unshare -m --propagation private`, so none of the mounts is visible outside the container's processes.
+ * `unshare -m -u --propagation private`, so none of the mounts is visible outside the container's processes.
  */
 import { posix } from 'node:path';
 
@@ -133,12 +133,14 @@ export interface ExecSpec {
   env: Record<string, string>;
   /** Absolute working directory in the container ('/' when the pod says nothing). */
   workingDir: string;
+  /** Host name in the container's own UTS namespace (the pod's hostname); omitted for hostNetwork pods. */
+  hostname?: string;
   /** Numeric identity to switch to (`setpriv`), or undefined to stay root. */
   user?: { uid: number; gid: number; supplementaryGroups: number[] };
 }
 
 /**
- * The `sh` script that, run as root by `unshare -m --propagation private -- sh -c <script>`, mounts a tmpfs at
+ * The `sh` script that, run as root by `unshare -m -u --propagation private -- sh -c <script>`, mounts a tmpfs at
  * `rootDir`, performs `steps` under it, and execs the container's command chrooted there (through `setpriv` when
  * a user is given, and `env -i` so the environment is exactly the container's).
  *
@@ -170,6 +172,7 @@ export function renderRootScript(rootDir: string, steps: readonly RootStep[], ex
   // The root itself shows up again inside the bound host tree: hide that copy.
   lines.push(`umount -R -l ${r(rootDir)} 2>/dev/null || true`);
   lines.push(`mkdir -p ${r(exec.workingDir)}`);
+  if (exec.hostname) lines.push(`hostname ${shQuote(exec.hostname)}`);
   const user = exec.user
     ? [
         'setpriv',

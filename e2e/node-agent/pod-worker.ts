@@ -395,6 +395,7 @@ export class PodWorker {
       argv,
       env,
       workingDir: spec.workingDir || '/',
+      ...(pod.spec?.hostNetwork ? {} : { hostname: env.HOSTNAME ?? this.name }),
       ...(uid !== undefined && uid !== 0 ? { user: { uid, gid, supplementaryGroups: groups } } : {}),
     });
   }
