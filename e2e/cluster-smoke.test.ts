@@ -2,7 +2,7 @@
  * Smoke tests of the local cluster: the real control plane plus the node agent (e2e/node-agent) behave like a
  * cluster a provisioner can be tested on.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoordinationV1Api, Health, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
 import {
@@ -121,6 +121,33 @@ describe('pods on a node', () => {
       },
       { intervalMs: 100 },
     );
+  }, 60_000);
+
+  it('restarts an OnFailure container, runs as runAsUser and keeps the previous log', async () => {
+    const dir = `/var/lib/hpp-smoke/${ns.name}-restart`;
+    const pod = shellPod(
+      'retry',
+      'echo "run as $(id -u):$(id -g)"; [ -e /work/once ] && exit 0; touch /work/once; exit 1',
+      {
+        node: PLAIN,
+        restartPolicy: 'OnFailure',
+        volumes: [{ name: 'work', hostPath: { path: dir, type: 'DirectoryOrCreate' } }],
+        volumeMounts: [{ name: 'work', mountPath: '/work' }],
+      },
+    );
+    pod.spec!.securityContext = { runAsUser: 1000, runAsGroup: 3000 };
+    // A folder uid 1000 may write to (DirectoryOrCreate would make it root's 0755).
+    mkdirSync(nodePath(PLAIN, dir), { recursive: true });
+    chmodSync(nodePath(PLAIN, dir), 0o777);
+    await ns.createPod(pod);
+    const done = await ns.waitForPhase('retry', ['Succeeded', 'Failed'], { timeoutMs: 30_000 });
+    expect(done.status?.phase).toBe('Succeeded');
+    const status = done.status?.containerStatuses?.[0];
+    expect(status?.restartCount).toBeGreaterThanOrEqual(1);
+    expect(status?.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error' });
+    expect(await ns.podLog('retry')).toBe('run as 1000:3000\n');
+    const previous = await ns.core.readNamespacedPodLog({ name: 'retry', namespace: ns.name, previous: true });
+    expect(previous).toBe('run as 1000:3000\n');
   }, 60_000);
 
   it('removes a deleted running pod', async () => {
