@@ -1,2 +1,21 @@
-/** Jest global setup for e2e/: replaced by the control-plane harness (brings the cluster up once per run). */
-export default function globalSetup(): void {}
+/**
+ * Jest global setup for e2e/: bring the local cluster up once per run with `bash e2e/cluster/up.sh` (which reuses
+ * a healthy running cluster and returns once every node is Ready), then export the admin kubeconfig path as
+ * `HPP_KUBECONFIG` for the tests. The cluster stays up afterwards; `make cluster-down` stops it.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export default function globalSetup(): void {
+  const repo = resolve(import.meta.dirname, '..', '..');
+  const script = resolve(repo, 'e2e', 'cluster', 'up.sh');
+  if (!existsSync(script)) throw new Error(`e2e tests need the cluster scripts: ${script} is missing`);
+  const started = Date.now();
+  const result = spawnSync('bash', [script], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) {
+    throw new Error(`e2e/cluster/up.sh failed (exit ${result.status ?? result.signal}); see .cluster/logs/`);
+  }
+  process.env.HPP_KUBECONFIG = resolve(repo, '.cluster', 'kubeconfig');
+  process.stdout.write(`e2e: cluster ready in ${Math.round((Date.now() - started) / 1000)} s\n`);
+}
