@@ -78,6 +78,7 @@ function setup(timeoutSeconds = 5): void {
       volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'data' } }],
       tolerations: [
         { key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' },
+        { key: 'dedicated', operator: 'Exists' },
         { key: 'app', operator: 'Exists' },
       ],
     },
@@ -131,7 +132,7 @@ describe('ProvisionController', () => {
     ]);
     expect(helperSpec?.spec?.tolerations).toEqual([
       { key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' },
-      { key: 'app', operator: 'Exists' },
+      { key: 'dedicated', operator: 'Exists' },
     ]);
     const pv = cache.pvs.get('pvc-u1');
     expect(pv?.spec?.hostPath?.path).toBe(`${BASE}/default-data-pvc-u1`);

@@ -89,22 +89,26 @@ describe('helperTolerations', () => {
       [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
     ],
     [
-      'consumer tolerations are added without tolerationSeconds, then de-duplicated',
+      'consumer tolerations matching a node taint are added without tolerationSeconds; others are left out',
       [
         'node-taints',
         [cpOnly],
         [
           { key: 'cp-only', operator: 'Equal', value: 'true', effect: 'NoExecute', tolerationSeconds: 60 },
-          { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+          { key: 'cp-only', operator: 'Exists' },
           { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
           { key: 'extra', operator: 'Exists' },
         ],
       ],
       [
         { key: 'cp-only', operator: 'Equal', value: 'true', effect: 'NoExecute' },
-        { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
-        { key: 'extra', operator: 'Exists' },
+        { key: 'cp-only', operator: 'Exists' },
       ],
+    ],
+    [
+      'a plain node gets none of the consumer tolerations',
+      ['node-taints', [], [{ key: 'cp-only', operator: 'Exists' }, { operator: 'Exists' }]],
+      [],
     ],
     [
       'duplicate taints on the node',

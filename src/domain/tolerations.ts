@@ -89,9 +89,11 @@ export function untoleratedTaints(
 /**
  * Tolerations for a helper pod that must run on one node.
  *
- * With `node-taints`: one toleration per taint currently on the node ({@link tolerationForTaint}), then the consumer
- * pods' tolerations with `tolerationSeconds` removed (a bounded NoExecute toleration would let the taint-eviction
- * controller evict the helper mid-run: it uses the smallest tolerationSeconds of all matching tolerations), de-duplicated.
+ * With `node-taints`: one toleration per taint currently on the node ({@link tolerationForTaint}), then those of the
+ * consumer pods' tolerations that tolerate one of these taints, with `tolerationSeconds` removed (a bounded NoExecute
+ * toleration would let the taint-eviction controller evict the helper mid-run: it uses the smallest tolerationSeconds
+ * of all matching tolerations), de-duplicated. Consumer tolerations for taints the node does not have are left out:
+ * the helper carries no toleration it does not need.
  *
  * @param policy - see {@link TolerationPolicy}.
  * @param nodeTaints - `spec.taints` of the target node, read just now.
@@ -108,11 +110,13 @@ export function helperTolerations(
     case 'all':
       return [{ operator: 'Exists' }];
     case 'node-taints': {
-      const fromConsumers = consumerTolerations.map((t) => {
-        const copy: V1Toleration = { ...t };
-        delete copy.tolerationSeconds;
-        return copy;
-      });
+      const fromConsumers = consumerTolerations
+        .filter((t) => nodeTaints.some((taint) => toleratesTaint(t, taint)))
+        .map((t) => {
+          const copy: V1Toleration = { ...t };
+          delete copy.tolerationSeconds;
+          return copy;
+        });
       return dedupeTolerations([...nodeTaints.map(tolerationForTaint), ...fromConsumers]);
     }
   }
