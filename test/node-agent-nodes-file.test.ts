@@ -15,12 +15,20 @@ const host: HostFacts = {
 };
 
 describe('nodes file', () => {
-  it('parses the default file: a plain, a NoSchedule and a NoExecute node', () => {
+  it('parses the default file: plain, NoSchedule, NoExecute, control plane with both, and a long name', () => {
     const nodes = parseNodesFile(parse(readFileSync('e2e/node-agent/nodes.yaml', 'utf8')));
     expect(nodes.map((n) => [n.name, n.taints])).toEqual([
       ['hpp-plain', []],
       ['hpp-gpu', [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }]],
       ['hpp-noexec', [{ key: 'dedicated', value: 'db', effect: 'NoExecute' }]],
+      [
+        'hpp-cp',
+        [
+          { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' },
+          { key: 'cp-only', value: 'true', effect: 'NoExecute' },
+        ],
+      ],
+      ['hpp-node-with-a-very-long-name-that-is-longer-than-sixty-three-characters', []],
     ]);
   });
 
