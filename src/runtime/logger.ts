@@ -46,7 +46,11 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.format === 'pretty') {
     if (prettyAvailable()) {
       // Transports forbid custom level formatters; pino-pretty prints the level itself.
-      return pino({ ...base, formatters: {}, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: true } } });
+      return pino({
+        ...base,
+        formatters: {},
+        transport: { target: 'pino-pretty', options: { colorize: true, translateTime: true } },
+      });
     }
     const logger = options.destination ? pino(base, options.destination) : pino(base);
     logger.warn('LOG_FORMAT=pretty asked for, but pino-pretty is not installed: logging JSON');
