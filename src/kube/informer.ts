@@ -222,7 +222,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.synced;
   }
 
-  /** Seconds since the informer last heard from the API server (list, event, bookmark or clean watch end). */
+  /**
+   * Seconds since the informer last heard from the API server: a list, a watch established, an event or bookmark,
+   * or a clean watch end. With client-node's 30 s watch inactivity timeout a healthy informer stays below ~30 s even
+   * for a quiet resource; a larger value means the list/watch keeps failing.
+   */
   lastEventAgeSeconds(): number {
     return (performance.now() - this.lastContact) / 1000;
   }
@@ -346,7 +350,11 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.watcher.watch(this.opts.path, query, onEvent, finish).then(
         (controller) => {
           if (settled || this.stopped) controller.abort();
-          else this.abort = controller;
+          else {
+            // client-node resolves only once the server answered 200: the watch is established.
+            this.abort = controller;
+            this.contact();
+          }
           if (this.stopped) finish(null);
         },
         (err: unknown) => finish(err ?? new Error('watch failed')),
