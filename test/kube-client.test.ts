@@ -155,7 +155,7 @@ describe('API error helpers on constructed errors', () => {
 });
 
 describe('loadKubeConfig', () => {
-  it('loads the given file', async () => {
+  it('loads the given file, or a list of files as kubectl does', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kc-'));
     const file = join(dir, 'config');
     await writeFile(
@@ -169,6 +169,20 @@ current-context: x
 `,
     );
     expect(loadKubeConfig(file, {}).getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
+    const second = join(dir, 'second');
+    await writeFile(
+      second,
+      `apiVersion: v1
+kind: Config
+clusters: [{name: d, cluster: {server: 'https://10.0.0.2:6443'}}]
+users: [{name: v, user: {token: t}}]
+contexts: [{name: y, context: {cluster: d, user: v}}]
+current-context: y
+`,
+    );
+    const merged = loadKubeConfig(`${file}:${second}`, {});
+    expect(merged.getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
+    expect(merged.getContexts().map((c) => c.name)).toEqual(['x', 'y']);
   });
 });
 

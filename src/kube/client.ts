@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { delimiter } from 'node:path';
 import {
   ApiException,
   CoordinationV1Api,
@@ -22,15 +23,24 @@ const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/tok
  * `KUBERNETES_SERVICE_HOST` is set and the token is mounted); else client-node's default rules (`$KUBECONFIG`,
  * `~/.kube/config`, in-cluster, localhost:8080).
  *
- * @param path - kubeconfig file (the `--kubeconfig` / `KUBECONFIG` setting); undefined or '' for the fallbacks.
+ * @param path - kubeconfig file, or several joined by ':' as kubectl allows (the `--kubeconfig` / `KUBECONFIG`
+ *   setting); undefined or '' for the fallbacks.
  * @param env - environment to look at (defaults to `process.env`).
  * @returns the loaded KubeConfig.
  * @throws Error when the file cannot be read or parsed.
  */
 export function loadKubeConfig(path?: string, env: NodeJS.ProcessEnv = process.env): KubeConfig {
   const kc = new KubeConfig();
-  if (path !== undefined && path !== '') kc.loadFromFile(path);
-  else if (env['KUBERNETES_SERVICE_HOST'] !== undefined && existsSync(SERVICE_ACCOUNT_TOKEN)) kc.loadFromCluster();
+  if (path !== undefined && path !== '') {
+    // kubectl convention: KUBECONFIG may list several files; the first sets the context, the others are merged.
+    const [first = '', ...rest] = path.split(delimiter).filter((f) => f !== '');
+    kc.loadFromFile(first);
+    for (const file of rest) {
+      const more = new KubeConfig();
+      more.loadFromFile(file);
+      kc.mergeConfig(more, true);
+    }
+  } else if (env['KUBERNETES_SERVICE_HOST'] !== undefined && existsSync(SERVICE_ACCOUNT_TOKEN)) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
 }
