@@ -189,6 +189,22 @@ describe('WorkQueue', () => {
     expect(q.delayedCount).toBe(0);
   });
 
+  it('addRateLimited requeues with the growing backoff without a throw', async () => {
+    const attempts: number[] = [];
+    const q = makeQueue(
+      async (key, ctx) => {
+        attempts.push(ctx.attempt);
+        if (ctx.attempt < 2) q.addRateLimited(key);
+      },
+      { baseDelaySeconds: 0.01, maxDelaySeconds: 1 },
+    );
+    q.start();
+    q.add('k');
+    await until(() => attempts.length === 3);
+    expect(attempts).toEqual([0, 1, 2]);
+    expect(q.failuresOf('k')).toBe(0);
+  });
+
   it('forget cancels a pending retry and the failure count', async () => {
     let runs = 0;
     const q = makeQueue(

@@ -157,6 +157,20 @@ export class WorkQueue {
   }
 
   /**
+   * Requeues a key after its backoff delay and counts a failure, as client-go's `AddRateLimited` — for a reconcile
+   * that wants a retry with backoff without throwing. Ignored after shutdown.
+   * @returns the delay chosen, seconds.
+   */
+  addRateLimited(key: string): number {
+    const failures = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, failures);
+    const delay = backoffSeconds(failures, this.opts.baseDelaySeconds, this.opts.maxDelaySeconds, this.opts.random);
+    this.opts.metrics?.workqueueRetries.inc({ queue: this.name });
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /**
    * Forgets a key's failure count (its next error starts again at the base delay) and cancels its delayed add.
    * Does not remove a waiting run. For keys whose object is gone.
    */
@@ -240,16 +254,14 @@ export class WorkQueue {
     const logger = this.logger.child({ key, reconcileID });
     try {
       const result = await this.reconcile(key, { logger, reconcileID, attempt });
-      this.failures.delete(key);
+      // Success forgets the failures, unless the run asked for a rate-limited requeue itself.
+      if ((this.failures.get(key) ?? 0) <= attempt) this.failures.delete(key);
       const after = result?.requeueAfterSeconds;
       if (after !== undefined && Number.isFinite(after)) this.addAfter(key, after);
     } catch (err) {
-      const failures = attempt + 1;
-      this.failures.set(key, failures);
-      const delay = backoffSeconds(failures, this.opts.baseDelaySeconds, this.opts.maxDelaySeconds, this.opts.random);
-      logger.error({ err, attempt: failures, retryInSeconds: Math.round(delay * 1000) / 1000 }, 'reconcile failed');
-      this.opts.metrics?.workqueueRetries.inc({ queue: this.name });
-      this.addAfter(key, delay);
+      this.failures.set(key, attempt); // a requeue inside the run must not count twice
+      const delay = this.addRateLimited(key);
+      logger.error({ err, attempt: attempt + 1, retryInSeconds: Math.round(delay * 1000) / 1000 }, 'reconcile failed');
     } finally {
       this.processing.delete(key);
       // Added while running: exactly one more run (unless shut down, then the key is dropped).
