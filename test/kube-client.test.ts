@@ -1,0 +1,211 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import {
+  apiErrorMessage,
+  apiStatus,
+  apiStatusCode,
+  createClients,
+  isAlreadyExists,
+  isConflict,
+  isNotFound,
+  loadKubeConfig,
+} from '../src/kube/client.js';
+import { TokenBucket } from '../src/kube/rate-limiter.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function status(code: number, reason: string, message: string): string {
+  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
+}
+
+// A stand-in API server on loopback: real HTTP, so the errors are what client-node really throws.
+let server: Server;
+let port = 0;
+const seen: { method: string; url: string; ua: string | undefined; auth: string | undefined }[] = [];
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      ua: req.headers['user-agent'],
+      auth: req.headers.authorization,
+    });
+    res.setHeader('Content-Type', 'application/json');
+    if (req.url?.includes('/pods/missing')) {
+      res.statusCode = 404;
+      res.end(status(404, 'NotFound', 'pods "missing" not found'));
+    } else if (req.method === 'POST') {
+      res.statusCode = 409;
+      res.end(status(409, 'AlreadyExists', 'pods "x" already exists'));
+    } else if (req.method === 'PUT') {
+      res.statusCode = 409;
+      res.end(status(409, 'Conflict', 'Operation cannot be fulfilled on leases "l": the object has been modified'));
+    } else {
+      res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns' } }));
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+function kubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'secret-token' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return kc;
+}
+
+async function thrown(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('createClients', () => {
+  it('talks to the current cluster with authentication and a user agent', async () => {
+    const { core } = createClients(kubeConfig(), { qps: 100, burst: 10 });
+    const pod = await core.readNamespacedPod({ name: 'p', namespace: 'ns' });
+    expect(pod.metadata?.name).toBe('p');
+    const last = seen[seen.length - 1];
+    expect(last).toMatchObject({ method: 'GET', url: '/api/v1/namespaces/ns/pods/p', ua: 'hostpath-provisioner' });
+    expect(last?.auth).toBe('Bearer secret-token');
+  });
+
+  it('makes requests wait for a token of the shared bucket', async () => {
+    const clients = createClients(kubeConfig(), { qps: 0.001, burst: 1 });
+    const before = seen.length;
+    await clients.core.readNamespacedPod({ name: 'p', namespace: 'ns' });
+    const second = clients.storage.listStorageClass();
+    second.catch(() => undefined);
+    await sleep(50);
+    expect(seen.length).toBe(before + 1);
+    expect(clients.rateLimiter.waiting).toBe(1);
+  });
+
+  it('throws without a current cluster', () => {
+    expect(() => createClients(new KubeConfig(), { qps: 1, burst: 1 })).toThrow(/no current cluster/);
+  });
+});
+
+describe('API error helpers on real client-node errors', () => {
+  it('classifies 404 NotFound', async () => {
+    const { core } = createClients(kubeConfig(), { qps: 100, burst: 10 });
+    const err = await thrown(core.readNamespacedPod({ name: 'missing', namespace: 'ns' }));
+    expect(err).toBeInstanceOf(ApiException);
+    expect(apiStatusCode(err)).toBe(404);
+    expect(isNotFound(err)).toBe(true);
+    expect(isConflict(err)).toBe(false);
+    expect(apiStatus(err)).toEqual({ code: 404, reason: 'NotFound', message: 'pods "missing" not found' });
+    expect(apiErrorMessage(err)).toBe('404 NotFound: pods "missing" not found');
+  });
+
+  it('tells AlreadyExists from Conflict', async () => {
+    const { core, coordination } = createClients(kubeConfig(), { qps: 100, burst: 10 });
+    const exists = await thrown(core.createNamespacedPod({ namespace: 'ns', body: { metadata: { name: 'x' } } }));
+    expect(isAlreadyExists(exists)).toBe(true);
+    expect(isConflict(exists)).toBe(false);
+    const conflict = await thrown(
+      coordination.replaceNamespacedLease({ name: 'l', namespace: 'ns', body: { metadata: { name: 'l' } } }),
+    );
+    expect(isConflict(conflict)).toBe(true);
+    expect(isAlreadyExists(conflict)).toBe(false);
+  });
+});
+
+describe('API error helpers on constructed errors', () => {
+  it('parses a Status given as a JSON string', () => {
+    const err = new ApiException(409, 'Unknown API Status Code!', status(409, 'AlreadyExists', 'exists'), {});
+    expect(apiStatus(err)).toEqual({ code: 409, reason: 'AlreadyExists', message: 'exists' });
+    expect(isAlreadyExists(err)).toBe(true);
+  });
+
+  it('handles bodies without a Status', () => {
+    const err = new ApiException(500, 'Unknown API Status Code!', 'upstream connect error', {});
+    expect(apiStatus(err)).toBeUndefined();
+    expect(apiStatusCode(err)).toBe(500);
+    expect(apiErrorMessage(err)).toBe('HTTP 500: Unknown API Status Code!');
+    const bare409 = new ApiException(409, 'x', undefined, {});
+    expect(isConflict(bare409) && isAlreadyExists(bare409)).toBe(true);
+  });
+
+  it('reads watch errors and plain errors', () => {
+    expect(apiStatusCode(Object.assign(new Error('Gone'), { statusCode: 410 }))).toBe(410);
+    expect(apiStatusCode(new Error('ECONNREFUSED'))).toBeUndefined();
+    expect(apiStatusCode({ code: 'ECONNRESET' })).toBeUndefined();
+    expect(apiErrorMessage(new Error('line one\nline two'))).toBe('line one');
+    expect(apiErrorMessage('plain')).toBe('plain');
+    expect(isNotFound(undefined)).toBe(false);
+  });
+});
+
+describe('loadKubeConfig', () => {
+  it('loads the given file, or a list of files as kubectl does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kc-'));
+    const file = join(dir, 'config');
+    await writeFile(
+      file,
+      `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: 'https://10.0.0.1:6443'}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`,
+    );
+    expect(loadKubeConfig(file, {}).getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
+    const second = join(dir, 'second');
+    await writeFile(
+      second,
+      `apiVersion: v1
+kind: Config
+clusters: [{name: d, cluster: {server: 'https://10.0.0.2:6443'}}]
+users: [{name: v, user: {token: t}}]
+contexts: [{name: y, context: {cluster: d, user: v}}]
+current-context: y
+`,
+    );
+    const merged = loadKubeConfig(`${file}:${second}`, {});
+    expect(merged.getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
+    expect(merged.getContexts().map((c) => c.name)).toEqual(['x', 'y']);
+  });
+});
+
+describe('TokenBucket', () => {
+  it('serves a burst at once, then one token per 1/qps seconds, first come first served', async () => {
+    let now = 0;
+    const bucket = new TokenBucket(1000, 2, () => now);
+    const order: number[] = [];
+    const all = [1, 2, 3, 4].map((i) => bucket.acquire().then(() => order.push(i)));
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(order).toEqual([1, 2]);
+    expect(bucket.waiting).toBe(2);
+    now += 1; // 1 ms = one token at 1000 qps
+    await sleep(5);
+    expect(order).toEqual([1, 2, 3]);
+    now += 10; // refills up to the burst only
+    await Promise.all(all);
+    expect(order).toEqual([1, 2, 3, 4]);
+  });
+
+  it('rejects a bad rate', () => {
+    expect(() => new TokenBucket(0, 1)).toThrow(RangeError);
+    expect(() => new TokenBucket(1, 0)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,148 @@
+import { describe, expect, it } from '@jest/globals';
+import { Command } from 'commander';
+import { hostname } from 'node:os';
+import { addRunOptions, ConfigError, configFields, loadConfig } from '../src/runtime/config.js';
+
+function parseFlags(argv: string[]): Record<string, unknown> {
+  const cmd = addRunOptions(new Command('run')).exitOverride();
+  cmd.parse(argv, { from: 'user' });
+  return cmd.opts();
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    expect(loadConfig({}, {})).toEqual({
+      namespace: 'kube-system',
+      nodeName: hostname(),
+      pvDir: '/var/snap/microk8s/common/default-storage',
+      busyboxImage: 'busybox:1.37.0',
+      provisionerNames: ['microk8s.io/hostpath'],
+      tolerationPolicy: 'node-taints',
+      helperPriorityClassName: 'system-node-critical',
+      helperTimeoutSeconds: 120,
+      concurrency: 16,
+      nodeGonePolicy: 'keep',
+      metricsAddress: ':9090',
+      leaderElect: true,
+      leaseName: 'microk8s.io-hostpath',
+      leaseDurationSeconds: 15,
+      renewDeadlineSeconds: 10,
+      retryPeriodSeconds: 2,
+      logLevel: 'info',
+      logFormat: 'json',
+      kubeApiQps: 20,
+      kubeApiBurst: 40,
+      shutdownGraceSeconds: 30,
+      retryBaseDelaySeconds: 1,
+      retryMaxDelaySeconds: 300,
+    });
+  });
+
+  it("reads the original addon's environment variables and ours", () => {
+    const c = loadConfig(
+      {},
+      {
+        NAMESPACE: 'storage',
+        NODE_NAME: 'node-1',
+        PV_DIR: '/data/pv',
+        BUSYBOX_IMAGE: 'registry.local/busybox:1',
+        PV_RECLAIM_POLICY: 'Retain',
+        PROVISIONER_NAMES: ' microk8s.io/hostpath, example.com/hp ,,microk8s.io/hostpath',
+        HELPER_PRIORITY_CLASS: '',
+        HELPER_TIMEOUT: '30',
+        WORKERS: '4',
+        LEADER_ELECT: '0',
+        KUBE_API_QPS: '5.5',
+        KUBECONFIG: '/tmp/kc',
+      },
+    );
+    expect(c).toMatchObject({
+      namespace: 'storage',
+      nodeName: 'node-1',
+      pvDir: '/data/pv',
+      busyboxImage: 'registry.local/busybox:1',
+      pvReclaimPolicy: 'Retain',
+      provisionerNames: ['microk8s.io/hostpath', 'example.com/hp'],
+      helperPriorityClassName: '',
+      helperTimeoutSeconds: 30,
+      concurrency: 4,
+      leaderElect: false,
+      kubeApiQps: 5.5,
+      kubeconfig: '/tmp/kc',
+    });
+  });
+
+  it('treats an empty optional variable as unset', () => {
+    expect(loadConfig({}, { PV_RECLAIM_POLICY: '', KUBECONFIG: '' })).not.toHaveProperty('pvReclaimPolicy');
+  });
+
+  it('gives flags precedence over the environment', () => {
+    const flags = parseFlags(['--pv-dir', '/flag', '--workers', '3', '--helper-priority-class', 'x', '--leader-elect']);
+    const c = loadConfig(flags, { PV_DIR: '/env', WORKERS: '9', LEADER_ELECT: 'false' });
+    expect(c).toMatchObject({ pvDir: '/flag', concurrency: 3, helperPriorityClassName: 'x', leaderElect: true });
+    expect(loadConfig(parseFlags(['--leader-elect', 'false']), {}).leaderElect).toBe(false);
+  });
+
+  it.each([
+    ['PV_DIR', 'relative/dir'],
+    ['PV_DIR', '/a/../b'],
+    ['PV_DIR', '/a//b'],
+    ['PV_DIR', '/a/b/'],
+    ['PV_DIR', '/'],
+    ['PV_DIR', '/a/./b'],
+    ['WORKERS', '0'],
+    ['WORKERS', '2.5'],
+    ['WORKERS', 'many'],
+    ['HELPER_TIMEOUT', '-1'],
+    ['LEADER_ELECT', 'yes'],
+    ['PV_RECLAIM_POLICY', 'Recycle'],
+    ['TOLERATION_POLICY', 'some'],
+    ['NODE_GONE_POLICY', 'forget'],
+    ['METRICS_ADDRESS', '9090'],
+    ['METRICS_ADDRESS', ':99999'],
+    ['LOG_FORMAT', 'xml'],
+    ['LOG_LEVEL', 'verbose'],
+    ['NAMESPACE', 'Kube_System'],
+    ['PROVISIONER_NAMES', ' , '],
+    ['PROVISIONER_NAMES', 'a b'],
+    ['KUBE_API_QPS', 'Infinity'],
+  ])('rejects %s=%j naming the flag and the variable', (env, value) => {
+    const err = configError(() => loadConfig({}, { [env]: value }));
+    const spec = Object.values(configFields).find((f) => f.env === env);
+    expect(err.message).toContain(`${spec?.flag} / ${env}`);
+    expect(err.issues).toHaveLength(1);
+  });
+
+  it('lists every invalid field at once', () => {
+    const err = configError(() => loadConfig({}, { PV_DIR: 'x', WORKERS: '0', LOG_FORMAT: 'xml' }));
+    expect(err.issues.map((i) => i.env).sort()).toEqual(['LOG_FORMAT', 'PV_DIR', 'WORKERS']);
+    expect(err.message).toMatch(/^invalid configuration:\n/);
+    expect(err.message).toContain('--pv-dir / PV_DIR = "x": must be an absolute path');
+  });
+
+  it('checks the leader-election timings as client-go does', () => {
+    expect(configError(() => loadConfig({}, { RENEW_DEADLINE: '15' })).issues[0]?.env).toBe('LEASE_DURATION');
+    expect(configError(() => loadConfig({}, { RETRY_PERIOD: '9' })).issues[0]?.env).toBe('RENEW_DEADLINE');
+    expect(configError(() => loadConfig({}, { RETRY_BASE_DELAY: '500' })).issues[0]?.env).toBe('RETRY_MAX_DELAY');
+  });
+});
+
+describe('addRunOptions', () => {
+  it('documents every field with its flag and environment variable', () => {
+    const help = addRunOptions(new Command('run')).helpInformation().replace(/\s+/g, ' ');
+    for (const spec of Object.values(configFields)) {
+      expect(help).toContain(spec.flag);
+      expect(help).toContain(`env ${spec.env}`);
+    }
+  });
+});
