@@ -51,7 +51,7 @@ export interface KubeWriter {
   createPod(pod: V1Pod): Promise<CreateResult<V1Pod>>;
   /** Deletes a pod (grace period 0), optionally only if its uid matches; NotFound is success. */
   deletePod(namespace: string, name: string, uid?: string): Promise<void>;
-  /** Last `tailLines` lines of a container's log; '' when unavailable (never throws). */
+  /** Last `tailLines` lines of a container's log, or a note saying why it is unavailable (never throws). */
   readPodLog(namespace: string, name: string, container: string, tailLines: number): Promise<string>;
 }
 

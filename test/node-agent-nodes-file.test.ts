@@ -15,7 +15,7 @@ const host: HostFacts = {
 };
 
 describe('nodes file', () => {
-  it('parses the default file: plain, NoSchedule, NoExecute, control plane with both, and a long name', () => {
+  it('parses the default file: plain, NoSchedule, NoExecute, control plane with both, a long name, one to delete', () => {
     const nodes = parseNodesFile(parse(readFileSync('e2e/node-agent/nodes.yaml', 'utf8')));
     expect(nodes.map((n) => [n.name, n.taints])).toEqual([
       ['hpp-plain', []],
@@ -29,6 +29,7 @@ describe('nodes file', () => {
         ],
       ],
       ['hpp-node-with-a-very-long-name-that-is-longer-than-sixty-three-characters', []],
+      ['hpp-doomed', []],
     ]);
   });
 

@@ -16,6 +16,16 @@ stop_pid() {
 }
 
 stopped=()
+# Processes started next to the cluster (the demo's provisioner) stop first.
+for f in "$PID_DIR"/*.pid; do
+  [[ -f "$f" ]] || continue
+  c="$(basename "$f" .pid)"
+  [[ " ${COMPONENTS[*]} " == *" $c "* ]] && continue
+  if pid_alive "$c"; then
+    stop_pid "$(<"$f")"
+    stopped+=("$c")
+  fi
+done
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   c="${COMPONENTS[i]}"
   if pid_alive "$c"; then

@@ -82,7 +82,7 @@ export interface WaitOptions {
  */
 export async function waitFor<T>(
   what: string,
-  probe: () => Promise<T | undefined | false>,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
   opts: WaitOptions = {},
 ): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -205,4 +205,30 @@ export function shellPod(name: string, script: string, opts: ShellPodOptions = {
       ],
     },
   };
+}
+
+/**
+ * Restarts the node agent (it registers every node of its file again, e.g. after a test deleted one): stops its
+ * process group, then runs `e2e/cluster/up.sh`, which starts it and waits until every node is Ready.
+ */
+export async function restartNodeAgent(): Promise<void> {
+  const pidFile = join(CLUSTER_DIR, 'pids', 'node-agent.pid');
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    process.kill(pid, 'SIGTERM');
+  }
+  await waitFor('node agent to stop', () => !alive(), { timeoutMs: 20_000 });
+  const { spawnSync } = await import('node:child_process');
+  const result = spawnSync('bash', [join(REPO_ROOT, 'e2e', 'cluster', 'up.sh')], { cwd: REPO_ROOT, stdio: 'ignore' });
+  if (result.status !== 0) throw new Error(`up.sh failed while restarting the node agent (exit ${result.status})`);
 }

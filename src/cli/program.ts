@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { readPackageInfo } from './package-info.js';
+import { runCommand } from './run.js';
 
 /**
  * Builds the `hostpath-provisioner` command line (commander). Subcommands are added by their own modules.
@@ -15,5 +16,6 @@ export function buildProgram(): Command {
         '(drop-in replacement for the MicroK8s hostpath-storage addon).',
     )
     .version(info.version, '-v, --version', 'print the version and exit')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addCommand(runCommand());
 }

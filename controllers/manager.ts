@@ -1,0 +1,292 @@
+import type {
+  KubernetesObject,
+  V1Node,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1StorageClass,
+} from '@kubernetes/client-node';
+import { HELPER_SELECTOR, LABEL_HOSTNAME } from '../src/domain/constants.js';
+import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
+import type { KubeClients } from '../src/kube/client.js';
+import { EventRecorder } from '../src/kube/events.js';
+import { objectKey, ResilientInformer } from '../src/kube/informer.js';
+import { ProvisionerApi } from '../src/kube/provisioner-api.js';
+import type { Config } from '../src/runtime/config.js';
+import type { Logger } from '../src/runtime/logger.js';
+import type { Metrics } from '../src/runtime/metrics.js';
+import { WorkQueue } from '../src/runtime/work-queue.js';
+import { DeleteController } from './delete.js';
+import { HelperRunner } from './helper-runner.js';
+import { sweepLeftoverHelpers } from './helper-sweep.js';
+import type { ClusterCache, ControllerMetrics } from './ports.js';
+import { ProvisionController } from './provision.js';
+
+/** Seconds between sweeps for leftover helper pods and refreshes of the volumes gauge. */
+const HOUSEKEEPING_SECONDS = 60;
+/** Informers re-deliver every object this often, so a missed event cannot strand a claim. */
+const RESYNC_SECONDS = 300;
+
+const INDEX_CLASS = 'class';
+const INDEX_HOSTNAME = 'hostname';
+const INDEX_CLAIM = 'claim';
+
+/** Adapts the Prometheus metrics to what the reconcilers record. */
+export function controllerMetrics(metrics: Metrics): ControllerMetrics {
+  const op = (operation: 'create' | 'delete') => (operation === 'create' ? 'provision' : 'delete');
+  return {
+    provisionFinished(className, source, ok, seconds) {
+      (ok ? metrics.provisionTotal : metrics.provisionFailedTotal).inc({ class: className, source });
+      metrics.provisionDuration.observe({ class: className, source }, seconds);
+    },
+    deleteFinished(className, ok, seconds) {
+      (ok ? metrics.deleteTotal : metrics.deleteFailedTotal).inc({ class: className });
+      metrics.deleteDuration.observe({ class: className }, seconds);
+    },
+    provisionLatency(className, seconds) {
+      metrics.provisionLatency.observe({ class: className }, seconds);
+    },
+    phase(operation, phase, seconds) {
+      metrics.phaseDuration.observe({ operation: op(operation), phase }, seconds);
+    },
+    helperOutcome(operation, outcome) {
+      metrics.helperPods.inc({ operation: op(operation), outcome });
+    },
+  };
+}
+
+/**
+ * Wires the provisioner together: six resilient informers (claims, volumes, classes, nodes, Pending pods for the
+ * consumer index, our helper pods), two work queues (claims by `namespace/name`, volumes by name), the reconcilers,
+ * and housekeeping. Informers run on every replica (standbys keep warm caches); queues only run while leading.
+ */
+export class ProvisionerManager {
+  readonly claims: ResilientInformer<V1PersistentVolumeClaim>;
+  readonly volumes: ResilientInformer<V1PersistentVolume>;
+  readonly classes: ResilientInformer<V1StorageClass>;
+  readonly nodes: ResilientInformer<V1Node>;
+  readonly pods: ResilientInformer<V1Pod>;
+  readonly helpers: ResilientInformer<V1Pod>;
+  readonly claimQueue: WorkQueue;
+  readonly volumeQueue: WorkQueue;
+  readonly runner: HelperRunner;
+  private readonly api: ProvisionerApi;
+  private housekeeping: NodeJS.Timeout | undefined;
+  private leading = false;
+
+  constructor(
+    private readonly deps: {
+      readonly config: Config;
+      readonly clients: KubeClients;
+      readonly metrics: Metrics;
+      readonly logger: Logger;
+    },
+  ) {
+    const { config, clients, metrics, logger } = deps;
+    const { core, storage, kc } = clients;
+    const common = { kc, metrics, logger, resyncSeconds: RESYNC_SECONDS };
+    this.claims = new ResilientInformer<V1PersistentVolumeClaim>({
+      ...common,
+      resource: 'persistentvolumeclaims',
+      path: '/api/v1/persistentvolumeclaims',
+      list: (o) => core.listPersistentVolumeClaimForAllNamespaces(o),
+    });
+    this.volumes = new ResilientInformer<V1PersistentVolume>({
+      ...common,
+      resource: 'persistentvolumes',
+      path: '/api/v1/persistentvolumes',
+      list: (o) => core.listPersistentVolume(o),
+    });
+    this.classes = new ResilientInformer<V1StorageClass>({
+      ...common,
+      resource: 'storageclasses',
+      path: '/apis/storage.k8s.io/v1/storageclasses',
+      list: (o) => storage.listStorageClass(o),
+    });
+    this.nodes = new ResilientInformer<V1Node>({
+      ...common,
+      resource: 'nodes',
+      path: '/api/v1/nodes',
+      list: (o) => core.listNode(o),
+    });
+    // Consumers of a claim waiting for its volume are Pending: caching only Pending pods keeps the cache small.
+    const pendingPods = 'status.phase=Pending';
+    this.pods = new ResilientInformer<V1Pod>({
+      ...common,
+      resource: 'pods',
+      path: '/api/v1/pods',
+      fieldSelector: pendingPods,
+      list: (o) => core.listPodForAllNamespaces(o),
+    });
+    this.helpers = new ResilientInformer<V1Pod>({
+      ...common,
+      resource: 'helperpods',
+      path: `/api/v1/namespaces/${config.namespace}/pods`,
+      labelSelector: HELPER_SELECTOR,
+      list: (o) => core.listNamespacedPod({ ...o, namespace: config.namespace }),
+    });
+    this.claims.addIndex(INDEX_CLASS, (c) => (c.spec?.storageClassName ? [c.spec.storageClassName] : []));
+    this.volumes.addIndex(INDEX_CLASS, (v) => (v.spec?.storageClassName ? [v.spec.storageClassName] : []));
+    this.nodes.addIndex(INDEX_HOSTNAME, (n) => [n.metadata?.labels?.[LABEL_HOSTNAME] ?? n.metadata?.name ?? '']);
+    this.pods.addIndex(INDEX_CLAIM, (p) =>
+      (p.spec?.volumes ?? []).flatMap((v) =>
+        v.persistentVolumeClaim ? [`${p.metadata?.namespace ?? ''}/${v.persistentVolumeClaim.claimName}`] : [],
+      ),
+    );
+
+    const cache = this.cache();
+    this.api = new ProvisionerApi(core);
+    const events = new EventRecorder({ core, component: 'hostpath-provisioner', host: config.nodeName, logger });
+    const recorded = controllerMetrics(metrics);
+    const clock = () => Date.now();
+    this.runner = new HelperRunner({
+      cache,
+      kube: this.api,
+      metrics: recorded,
+      clock,
+      settings: {
+        namespace: config.namespace,
+        image: config.busyboxImage,
+        priorityClassName: config.helperPriorityClassName,
+        timeoutSeconds: config.helperTimeoutSeconds,
+      },
+    });
+    const provision = new ProvisionController({
+      cache,
+      kube: this.api,
+      events,
+      metrics: recorded,
+      helpers: this.runner,
+      clock,
+      settings: {
+        provisionerNames: config.provisionerNames,
+        defaultBaseDirectory: config.pvDir,
+        identity: config.nodeName,
+        tolerationPolicy: config.tolerationPolicy,
+        reclaimPolicyOverride: config.pvReclaimPolicy,
+      },
+    });
+    const deleter = new DeleteController({
+      cache,
+      kube: this.api,
+      events,
+      metrics: recorded,
+      helpers: this.runner,
+      clock,
+      settings: {
+        provisionerNames: config.provisionerNames,
+        defaultBaseDirectory: config.pvDir,
+        tolerationPolicy: config.tolerationPolicy,
+        nodeGonePolicy: config.nodeGonePolicy,
+      },
+    });
+    const queueOptions = {
+      concurrency: config.concurrency,
+      baseDelaySeconds: config.retryBaseDelaySeconds,
+      maxDelaySeconds: config.retryMaxDelaySeconds,
+      metrics,
+      logger,
+    };
+    this.claimQueue = new WorkQueue({ ...queueOptions, name: 'claims', operation: 'provision' }, (key, ctx) =>
+      provision.reconcile(key, ctx),
+    );
+    this.volumeQueue = new WorkQueue({ ...queueOptions, name: 'volumes', operation: 'delete' }, (key, ctx) =>
+      deleter.reconcile(key, ctx),
+    );
+
+    const enqueueClaim = (c: V1PersistentVolumeClaim) => this.claimQueue.add(objectKey(c));
+    const enqueueVolume = (v: V1PersistentVolume) => this.volumeQueue.add(objectKey(v));
+    this.claims.on('add', enqueueClaim);
+    this.claims.on('update', enqueueClaim);
+    this.volumes.on('add', enqueueVolume);
+    this.volumes.on('update', enqueueVolume);
+    const classChanged = (sc: V1StorageClass) => {
+      const name = sc.metadata?.name ?? '';
+      for (const c of this.claims.byIndex(INDEX_CLASS, name)) enqueueClaim(c);
+      for (const v of this.volumes.byIndex(INDEX_CLASS, name)) enqueueVolume(v);
+    };
+    this.classes.on('add', classChanged);
+    this.classes.on('update', classChanged);
+    this.helpers.on('add', (p) => this.runner.onHelperEvent(p, false));
+    this.helpers.on('update', (p) => this.runner.onHelperEvent(p, false));
+    this.helpers.on('delete', (p) => this.runner.onHelperEvent(p, true));
+  }
+
+  /** The reconcilers' read view over the informer caches. */
+  cache(): ClusterCache {
+    return {
+      claim: (key) => this.claims.get(key),
+      storageClass: (name) => this.classes.get(name),
+      storageClasses: () => this.classes.list(),
+      volume: (name) => this.volumes.get(name),
+      volumes: () => this.volumes.list(),
+      nodes: () => this.nodes.list(),
+      nodeByHostname: (hostname) => this.nodes.byIndex(INDEX_HOSTNAME, hostname)[0],
+      consumers: (namespace, claimName) => this.pods.byIndex(INDEX_CLAIM, `${namespace}/${claimName}`),
+      helper: (name) => this.helpers.get(`${this.deps.config.namespace}/${name}`),
+      helpers: () => this.helpers.list(),
+    };
+  }
+
+  /** Every informer (for health and shutdown). */
+  informers(): ResilientInformer<KubernetesObject>[] {
+    return [
+      this.claims,
+      this.volumes,
+      this.classes,
+      this.nodes,
+      this.pods,
+      this.helpers,
+    ] as unknown as ResilientInformer<KubernetesObject>[];
+  }
+
+  /** Starts every informer; resolves once all caches are synced. Queues do not run yet. */
+  async startInformers(): Promise<void> {
+    await Promise.all(this.informers().map((i) => i.start()));
+    this.deps.logger.info('informer caches synced');
+  }
+
+  /** Called when this replica becomes leader: sweep leftover helpers, then start reconciling. */
+  async startLeading(): Promise<void> {
+    this.leading = true;
+    await this.housekeep();
+    for (const c of this.claims.list()) this.claimQueue.add(objectKey(c));
+    for (const v of this.volumes.list()) this.volumeQueue.add(objectKey(v));
+    this.claimQueue.start();
+    this.volumeQueue.start();
+    this.housekeeping = setInterval(() => void this.housekeep(), HOUSEKEEPING_SECONDS * 1000);
+  }
+
+  /** Deletes leftover helpers and refreshes the volumes gauge; errors are logged, never thrown. */
+  async housekeep(): Promise<void> {
+    const { metrics, config, logger } = this.deps;
+    try {
+      await sweepLeftoverHelpers({
+        cache: this.cache(),
+        kube: this.api,
+        runner: this.runner,
+        namespace: config.namespace,
+        logger,
+      });
+    } catch (err) {
+      logger.warn({ err }, 'leftover helper sweep failed; will retry');
+    }
+    metrics.volumes.reset();
+    for (const pv of this.volumes.list()) {
+      if (!isOurVolume(pv, config.provisionerNames)) continue;
+      metrics.volumes.inc({ node: volumeHostname(pv) ?? 'unknown', class: pv.spec?.storageClassName ?? '' });
+    }
+  }
+
+  /** Whether this replica is reconciling (holds the Lease, or runs without leader election). */
+  isLeading(): boolean {
+    return this.leading;
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish up to `graceSeconds`, stops the informers. */
+  async shutdown(graceSeconds: number): Promise<void> {
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    await Promise.all([this.claimQueue.shutdown(graceSeconds), this.volumeQueue.shutdown(graceSeconds)]);
+    for (const i of this.informers()) i.stop();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * C16 Retain: a class with reclaim policy Retain keeps the data through claim deletion, class re-creation and a
+ * manual PV delete — and PV_RECLAIM_POLICY=Delete in the environment never turns Retain into Delete.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTestNamespace, waitFor, type TestNamespace } from './support/cluster.js';
+import { startProvisioner, type Provisioner } from './support/provisioner.js';
+import {
+  applyStorageClass,
+  claim,
+  consumerPod,
+  core,
+  createClaim,
+  readVolume,
+  recordHelpers,
+  volumeDirOnNode,
+  waitForBound,
+  waitForVolumeGone,
+  type HelperRecorder,
+} from './support/volumes.js';
+
+let ns: TestNamespace;
+let provisioner: Provisioner;
+let helpers: HelperRecorder;
+const keep = {
+  metadata: { name: 'keep' },
+  provisioner: 'microk8s.io/hostpath',
+  volumeBindingMode: 'WaitForFirstConsumer',
+  reclaimPolicy: 'Retain',
+};
+
+beforeAll(async () => {
+  await applyStorageClass(keep);
+  provisioner = await startProvisioner({ env: { PV_RECLAIM_POLICY: 'Delete' } });
+  helpers = await recordHelpers(provisioner.namespace);
+  ns = await createTestNamespace('retain');
+});
+
+afterAll(async () => {
+  helpers?.stop();
+  await provisioner?.stop();
+  await ns?.cleanup();
+});
+
+describe('Retain', () => {
+  it('C16 Retain keeps the data through claim deletion, class re-creation and a manual PV delete', async () => {
+    await createClaim(ns.name, claim('kept', { className: 'keep' }));
+    await ns.createPod(consumerPod('kept-app', 'kept', 'echo precious > /data/file', { node: 'hpp-plain' }));
+    const pv = await waitForBound(ns.name, 'kept');
+    expect(pv.spec?.persistentVolumeReclaimPolicy).toBe('Retain');
+    expect(pv.metadata?.finalizers ?? []).toEqual([]);
+    await ns.waitForPhase('kept-app', ['Succeeded']);
+    const file = `${volumeDirOnNode('hpp-plain', pv)}/file`;
+    expect(readFileSync(file, 'utf8')).toBe('precious\n');
+
+    await core.deleteNamespacedPod({ name: 'kept-app', namespace: ns.name });
+    await ns.waitForPodGone('kept-app');
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'kept', namespace: ns.name });
+    await waitFor('PV Released', async () => (await readVolume(pv.metadata!.name!))?.status?.phase === 'Released');
+    await applyStorageClass(keep);
+    // Give the provisioner time to see the Released PV and the re-created class (it must not act).
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(existsSync(file)).toBe(true);
+    await core.deletePersistentVolume({ name: pv.metadata!.name! });
+    await waitForVolumeGone(pv.metadata!.name!);
+    expect(readFileSync(file, 'utf8')).toBe('precious\n');
+    expect([...helpers.seen.keys()].filter((n) => n.startsWith('hostpath-delete-'))).toEqual([]);
+  });
+});

@@ -1,0 +1,156 @@
+import {
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Api,
+  type V1Node,
+  type V1PersistentVolume,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type { CreateResult, KubeWriter } from '../../controllers/ports.js';
+import { apiErrorMessage, isAlreadyExists, isConflict, isNotFound } from './client.js';
+
+/** JSON Patch operation (RFC 6902). */
+type JsonPatchOp = { op: 'test' | 'replace' | 'add' | 'remove'; path: string; value?: unknown };
+
+const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+
+/** Escapes a key for a JSON Pointer path segment (RFC 6901). */
+function pointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** Attempts for a read-modify-write that races other writers (409 Conflict). */
+const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * The reconcilers' writes over the Kubernetes API (client-node 2.x `CoreV1Api`). Every call is idempotent:
+ * NotFound on delete is success, AlreadyExists on create reads the existing object back, finalizer edits are
+ * resourceVersion-guarded JSON patches retried on conflict.
+ */
+export class ProvisionerApi implements KubeWriter {
+  constructor(private readonly core: CoreV1Api) {}
+
+  /** Live GET of a Node; undefined on 404. */
+  async getNode(name: string): Promise<V1Node | undefined> {
+    try {
+      return await this.core.readNode({ name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** POST a PV; on AlreadyExists reads the existing one back. */
+  async createVolume(pv: V1PersistentVolume): Promise<CreateResult<V1PersistentVolume>> {
+    try {
+      return { created: true, object: await this.core.createPersistentVolume({ body: pv }) };
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      const object = await this.core.readPersistentVolume({ name: pv.metadata?.name ?? '' }).catch((e: unknown) => {
+        if (isNotFound(e)) return undefined;
+        throw e;
+      });
+      return { created: false, object };
+    }
+  }
+
+  /** DELETE a PV with a uid precondition; 404 (and 409 for another uid: not ours to delete) are success. */
+  async deleteVolume(name: string, uid: string): Promise<void> {
+    try {
+      await this.core.deletePersistentVolume({ name, body: { preconditions: { uid } } });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+  }
+
+  async addVolumeFinalizer(name: string, finalizer: string): Promise<void> {
+    await this.editFinalizers(name, (current) => (current.includes(finalizer) ? undefined : [...current, finalizer]));
+  }
+
+  async removeVolumeFinalizer(name: string, finalizer: string): Promise<void> {
+    await this.editFinalizers(name, (current) =>
+      current.includes(finalizer) ? current.filter((f) => f !== finalizer) : undefined,
+    );
+  }
+
+  /** Read, change, JSON-patch guarded by `test` on resourceVersion; retried on 409/422 (test failed). */
+  private async editFinalizers(name: string, change: (current: string[]) => string[] | undefined): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let pv: V1PersistentVolume;
+      try {
+        pv = await this.core.readPersistentVolume({ name });
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      const next = change(pv.metadata?.finalizers ?? []);
+      if (next === undefined) return;
+      const body: JsonPatchOp[] = [
+        { op: 'test', path: '/metadata/resourceVersion', value: pv.metadata?.resourceVersion },
+        { op: pv.metadata?.finalizers ? 'replace' : 'add', path: '/metadata/finalizers', value: next },
+      ];
+      try {
+        await this.core.patchPersistentVolume({ name, body }, JSON_PATCH);
+        return;
+      } catch (err) {
+        if (isNotFound(err)) return;
+        const retry = isConflict(err) || (err as { code?: number }).code === 422;
+        if (!retry || attempt >= CONFLICT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async removeClaimAnnotation(claim: V1PersistentVolumeClaim, key: string): Promise<void> {
+    if (claim.metadata?.annotations?.[key] === undefined) return;
+    const body: JsonPatchOp[] = [{ op: 'remove', path: `/metadata/annotations/${pointer(key)}` }];
+    try {
+      await this.core.patchNamespacedPersistentVolumeClaim(
+        { name: claim.metadata.name ?? '', namespace: claim.metadata.namespace ?? '', body },
+        JSON_PATCH,
+      );
+    } catch (err) {
+      if (isNotFound(err) || (err as { code?: number }).code === 422) return; // gone, or annotation already removed
+      throw err;
+    }
+  }
+
+  async createPod(pod: V1Pod): Promise<CreateResult<V1Pod>> {
+    const namespace = pod.metadata?.namespace ?? '';
+    try {
+      return { created: true, object: await this.core.createNamespacedPod({ namespace, body: pod }) };
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      const object = await this.core
+        .readNamespacedPod({ namespace, name: pod.metadata?.name ?? '' })
+        .catch((e: unknown) => {
+          if (isNotFound(e)) return undefined;
+          throw e;
+        });
+      return { created: false, object };
+    }
+  }
+
+  async deletePod(namespace: string, name: string, uid?: string): Promise<void> {
+    try {
+      await this.core.deleteNamespacedPod({
+        namespace,
+        name,
+        gracePeriodSeconds: 0,
+        body: { gracePeriodSeconds: 0, ...(uid ? { preconditions: { uid } } : {}) },
+      });
+    } catch (err) {
+      if (isNotFound(err) || (uid !== undefined && isConflict(err))) return;
+      throw err;
+    }
+  }
+
+  async readPodLog(namespace: string, name: string, container: string, tailLines: number): Promise<string> {
+    try {
+      return await this.core.readNamespacedPodLog({ namespace, name, container, tailLines, limitBytes: 16 * 1024 });
+    } catch (err) {
+      return `(log unavailable: ${apiErrorMessage(err)})`;
+    }
+  }
+}
