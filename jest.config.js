@@ -20,6 +20,7 @@ export default {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/e2e/**/*.test.ts'],
+      setupFilesAfterEnv: ['<rootDir>/e2e/support/timeout.ts'],
       globalSetup: '<rootDir>/e2e/support/global-setup.ts',
     },
   ],

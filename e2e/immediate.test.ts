@@ -73,7 +73,7 @@ describe('Immediate binding', () => {
         (p.status?.conditions ?? []).some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'),
       );
       const message = pending.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message ?? '';
-      expect(message).toMatch(/volume node affinity/);
+      expect(message).toMatch(/didn't match PersistentVolume's node affinity/);
       expect(pending.spec?.nodeName).toBeUndefined();
     } finally {
       await core.patchNode({ name: 'hpp-plain', body: { spec: { unschedulable: false } } }, MERGE);

@@ -240,6 +240,8 @@ describe('names and modes', () => {
     const pending = await ns.waitForPod('rwx-elsewhere', 'Unschedulable', (p) =>
       (p.status?.conditions ?? []).some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'),
     );
-    expect(pending.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message).toMatch(/volume node affinity/);
+    expect(pending.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message).toMatch(
+      /didn't match PersistentVolume's node affinity/,
+    );
   });
 });
