@@ -19,7 +19,8 @@ say "1/6 Control plane (the first run compiles Kubernetes from source: about 6 m
 bash e2e/cluster/up.sh
 
 say "2/6 Nodes and their taints"
-k get nodes -o custom-columns='NODE:.metadata.name,TAINTS:.spec.taints[*].key,EFFECTS:.spec.taints[*].effect' | sed 's/^/  /'
+k get nodes -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{range .spec.taints[*]}{.key}={.value}:{.effect} {end}{"\n"}{end}' \
+  | awk -F'\t' '{ printf "  %-24s %s\n", $1, ($2 == "" ? "(no taints)" : $2) }'
 
 say "3/6 Provisioner (its own process; log .cluster/logs/demo-provisioner.log)"
 if [[ -f "$PID_DIR/demo-provisioner.pid" ]] && kill -0 "$(<"$PID_DIR/demo-provisioner.pid")" 2>/dev/null; then
@@ -38,7 +39,7 @@ fi
 
 say "4/6 StorageClass microk8s-hostpath, claim $NS/data, and a pod that tolerates dedicated=gpu:NoSchedule on hpp-gpu"
 k create namespace "$NS" --dry-run=client -o yaml | k apply -f - >/dev/null
-k apply -f manifests/base/storageclass.yaml | sed 's/^/  /'
+k apply --server-side --force-conflicts -f manifests/base/storageclass.yaml | sed 's/^/  /'
 k -n "$NS" delete pod writer --ignore-not-found --wait=true >/dev/null
 k -n "$NS" delete pvc data --ignore-not-found --wait=true >/dev/null
 k -n "$PROV_NS" get pods -l app.kubernetes.io/managed-by=hostpath-provisioner --watch --output-watch-events \
@@ -86,7 +87,10 @@ say "5/6 What happened"
 PV="$(k -n "$NS" get pvc data -o jsonpath='{.spec.volumeName}')"
 HELPER="$(grep -m1 "hostpath-create-$PV" "$STATE_DIR/demo-helpers.txt" || true)"
 echo "  helper pod:   $(echo "$HELPER" | awk '{print $1, "on node", $2}')"
-echo "  tolerations:  $(echo "$HELPER" | cut -d' ' -f3-)"
+echo "  tolerations:  $(echo "$HELPER" | cut -d' ' -f3- | node -e '
+  const ts = JSON.parse(require("fs").readFileSync(0, "utf8") || "[]");
+  console.log(ts.map((t) => `${t.key}${t.value ? "=" + t.value : ""}:${t.effect}${t.tolerationSeconds ? ` (${t.tolerationSeconds}s, added by the API server)` : ""}`).join(", "));
+')"
 echo "  claim:        $NS/data $(k -n "$NS" get pvc data -o jsonpath='{.status.phase}') to $PV"
 echo "  volume:       $(k get pv "$PV" -o jsonpath='hostPath {.spec.hostPath.path}, node affinity {.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].key} In {.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values}, reclaim {.spec.persistentVolumeReclaimPolicy}')"
 DIR="$(k get pv "$PV" -o jsonpath='{.spec.hostPath.path}')"
@@ -94,7 +98,7 @@ FILE=".cluster/nodes/hpp-gpu$DIR/hello.txt"
 echo "  file:         $FILE"
 echo "                $(cat "$FILE")"
 echo "  events:"
-k -n "$NS" get events --field-selector involvedObject.name=data -o custom-columns='  TYPE:.type,REASON:.reason,MESSAGE:.message' | sed 's/^/  /'
+k -n "$NS" get events --field-selector involvedObject.name=data -o custom-columns='TYPE:.type,REASON:.reason,MESSAGE:.message' | sed 's/^/    /'
 
 say "6/6 Provisioning latency in Prometheus format (http://127.0.0.1:$PORT/metrics)"
 curl -fs "http://127.0.0.1:$PORT/metrics" \
