@@ -3,6 +3,7 @@ import { VOLUME_FINALIZER } from '../src/domain/constants.js';
 import { checkBaseDirectory, checkRemovablePath } from '../src/domain/paths.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
 import { decideVolume, volumeHostname, volumePath } from '../src/domain/volume.js';
+import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
 import type {
   ClusterCache,
@@ -42,6 +43,9 @@ export class DeletionError extends Error {
  * directory ending with the PV name. Accepts the addon's PVs (`hostPathProvisionerIdentity` with any node name).
  */
 export class DeleteController {
+  /** PV uids whose cleanup this process finished; the cache may still show them for a moment. */
+  private readonly cleaned: Expectations;
+
   constructor(
     private readonly deps: {
       readonly cache: ClusterCache;
@@ -52,7 +56,9 @@ export class DeleteController {
       readonly settings: DeleteSettings;
       readonly clock: Clock;
     },
-  ) {}
+  ) {
+    this.cleaned = new Expectations(deps.clock);
+  }
 
   /**
    * Base directories a PV may live in: PV_DIR and the valid `pvDir` of every StorageClass of ours that exists now.
@@ -79,6 +85,8 @@ export class DeleteController {
     const { cache, kube, events, settings, metrics } = this.deps;
     const pv = cache.volume(name);
     if (!pv) return;
+    const uid = pv.metadata?.uid ?? '';
+    if (this.cleaned.isFinished(uid)) return; // our own delete is not in the cache yet
     const decision = decideVolume(pv, settings.provisionerNames);
     const logger = ctx.logger.child({ pv: name });
     switch (decision.action) {
@@ -140,6 +148,7 @@ export class DeleteController {
       throw new DeletionError(message);
     }
     await this.removeVolumeObject(pv);
+    this.cleaned.finished(uid);
     metrics.deleteFinished(className, true, (this.deps.clock() - started) / 1000);
     log.info({ path }, 'removed volume directory and deleted the PV');
     return;

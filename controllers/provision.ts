@@ -6,6 +6,7 @@ import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
 import { effectiveReclaimPolicy, type ReclaimPolicy } from '../src/domain/storage-class.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
 import { buildVolume, nodeHostname, volumeHostname } from '../src/domain/volume.js';
+import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
 import type {
   ClusterCache,
@@ -45,6 +46,8 @@ export class ProvisioningError extends Error {
 export class ProvisionController {
   /** When each claim (by uid) was first seen ready to provision: start of the end-to-end latency. */
   private readonly firstSeen = new Map<string, number>();
+  /** Claim uids whose PV this process created; the cache may not show the PV yet. */
+  private readonly provisioned: Expectations;
 
   constructor(
     private readonly deps: {
@@ -56,7 +59,9 @@ export class ProvisionController {
       readonly settings: ProvisionSettings;
       readonly clock: Clock;
     },
-  ) {}
+  ) {
+    this.provisioned = new Expectations(deps.clock);
+  }
 
   /**
    * Reconciles one claim.
@@ -88,6 +93,7 @@ export class ProvisionController {
     const uid = claim.metadata?.uid ?? '';
     const volumeName = volumeNameForClaim(uid);
     const existing = cache.volume(volumeName);
+    if (!existing && this.provisioned.isFinished(uid)) return; // our PV is not in the cache yet
     if (existing) {
       if (existing.spec?.claimRef?.uid === uid) {
         logger.debug({ pv: volumeName }, 'volume already exists; the PV controller binds it');
@@ -158,6 +164,7 @@ export class ProvisionController {
     this.deps.metrics.provisionFinished(className, source, true, (now - started) / 1000);
     this.deps.metrics.provisionLatency(className, (now - started) / 1000);
     this.firstSeen.delete(uid);
+    this.provisioned.finished(uid);
     events.event(
       claim,
       'Normal',

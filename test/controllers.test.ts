@@ -256,6 +256,16 @@ describe('ProvisionController', () => {
     expect(cache.pvs.has('pvc-u1')).toBe(true);
   });
 
+  it('does not run the helper again when the cache has not seen the PV it just created yet', async () => {
+    kubelet({ phase: 'Succeeded' });
+    const controller = provision();
+    await controller.reconcile('default/data', ctx);
+    cache.pvs.clear(); // a stale cache: our PV is not in it yet
+    await controller.reconcile('default/data', ctx);
+    expect(kube.calls.filter((c) => c[0] === 'createPod')).toHaveLength(1);
+    expect(metrics.seen.filter((m) => m.startsWith('provision '))).toEqual(['provision microk8s-hostpath ok']);
+  });
+
   it('does nothing when the PV for the claim already exists', async () => {
     cache.pvs.set('pvc-u1', { metadata: { name: 'pvc-u1' }, spec: { claimRef: { uid: 'u1' } } });
     await provision().reconcile('default/data', ctx);
@@ -374,6 +384,16 @@ describe('DeleteController', () => {
       ['removeVolumeFinalizer', 'pvc-u1 external-provisioner.volume.kubernetes.io/finalizer'],
     ]);
     expect(metrics.seen).toEqual(['helper delete succeeded', 'delete microk8s-hostpath ok']);
+  });
+
+  it('does not clean up twice when the cache still shows the PV it just deleted', async () => {
+    cache.pvs.set('pvc-u1', released());
+    kubelet({ phase: 'Succeeded' });
+    const controller = deleter();
+    await controller.reconcile('pvc-u1', ctx);
+    await controller.reconcile('pvc-u1', ctx); // the cache still holds the old PV
+    expect(kube.calls.filter((c) => c[0] === 'createPod')).toHaveLength(1);
+    expect(metrics.seen.filter((m) => m.startsWith('delete '))).toEqual(['delete microk8s-hostpath ok']);
   });
 
   it('keeps the PV when rm fails, with VolumeFailedDelete carrying stderr, and retries', async () => {

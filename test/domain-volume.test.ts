@@ -124,6 +124,7 @@ describe('decideVolume', () => {
     ['Bound with finalizer', ours({ phase: 'Bound', finalizers: [F] }), 'ignore'],
     ['deleted by hand while Bound waits', ours({ phase: 'Bound', finalizers: [F], deleting: true }), 'ignore'],
     ['deleted by hand while Available', ours({ phase: 'Available', finalizers: [F], deleting: true }), 'delete'],
+    ['being deleted after our cleanup removed the finalizer', ours({ phase: 'Released', deleting: true }), 'ignore'],
     [
       'Retain Released is never cleaned',
       ours({ phase: 'Released', persistentVolumeReclaimPolicy: 'Retain' }),

@@ -134,6 +134,7 @@ export function decideVolume(pv: V1PersistentVolume, provisionerNames: readonly 
   if (pv.spec?.persistentVolumeReclaimPolicy !== 'Delete') {
     return hasFinalizer ? { action: 'release-finalizer' } : { action: 'ignore', why: 'reclaim policy is not Delete' };
   }
+  if (deleting && !hasFinalizer) return { action: 'ignore', why: 'being deleted; our cleanup is done' };
   if (phase === 'Released' || (deleting && phase !== 'Bound')) return { action: 'delete' };
   if (deleting) return { action: 'ignore', why: 'deleted by hand but still Bound: waiting for the claim to go' };
   return hasFinalizer ? { action: 'ignore', why: `phase ${phase ?? 'unknown'}` } : { action: 'ensure-finalizer' };
