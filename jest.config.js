@@ -8,6 +8,9 @@ const common = {
   testEnvironment: 'node',
   // Sources import './x.js' (NodeNext); map them back to the .ts files.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // Only our sources: .cluster/ holds etcd's *.snap files, which jest would take for obsolete snapshots.
+  roots: ['<rootDir>/src', '<rootDir>/controllers', '<rootDir>/test', '<rootDir>/e2e'],
+  modulePathIgnorePatterns: ['<rootDir>/.cluster/', '<rootDir>/dist/', '<rootDir>/.tools/'],
 };
 
 export default {
