@@ -138,7 +138,7 @@ export class HelperRunner {
       }
       const created = await kube.createPod(desired);
       if (created.created) {
-        logger.info({ helper: name, node: desired.spec?.affinity }, 'created helper pod');
+        logger.info({ helper: name, tolerations: desired.spec?.tolerations }, 'created helper pod');
         return created.object;
       }
       // AlreadyExists: the cache has not seen it yet; wait for it to show up, then decide again.
