@@ -17,6 +17,9 @@ endif
 
 DEPS := node_modules/.package-lock.json
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
+VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+IMAGE ?= hostpath-provisioner:$(VERSION)
+KUBECTL ?= kubectl
 
 $(NODE_DIR)/node_modules/node-linux-$(NODE_ARCH)/bin/node:
 	@echo "==> installing Node $(NODE_VERSION) into .tools/ (the node on PATH is older than 22.19)"
@@ -29,7 +32,7 @@ $(DEPS): package-lock.json package.json | $(NODE_STAMP)
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-.PHONY: help deps build lint typecheck test-unit test-e2e test run demo clean
+.PHONY: help deps build lint typecheck test-unit test-e2e test run demo clean image deploy
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +61,12 @@ run: build ## run the CLI: make run ARGS="run --kubeconfig ..."
 
 demo: build ## build a real control plane, run the provisioner, bind a claim on a tainted node
 	@bash e2e/demo.sh
+
+image: ## build the container image hostpath-provisioner:<package version> (needs Docker; IMAGE=... to rename)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+deploy: ## replace the MicroK8s addon: kubectl apply -k manifests/overlays/microk8s (KUBECTL=... to override)
+	$(KUBECTL) apply -k manifests/overlays/microk8s
 
 clean: ## remove build output (keeps .tools/ and the cluster binary cache)
 	@rm -rf dist coverage
