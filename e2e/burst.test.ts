@@ -3,10 +3,10 @@
  * no helper left, no duplicate PV. Many claims are not serialised behind a few workers.
  */
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
+import { provisionerSuite } from './support/suite.js';
 import type { V1Toleration } from '@kubernetes/client-node';
-import { createTestNamespace, waitFor, type TestNamespace } from './support/cluster.js';
-import { applyDefaultStorageClass, startProvisioner, type Provisioner } from './support/provisioner.js';
+import { waitFor } from './support/cluster.js';
 import {
   claim,
   consumerPod,
@@ -18,19 +18,7 @@ import {
   waitForBound,
 } from './support/volumes.js';
 
-let ns: TestNamespace;
-let provisioner: Provisioner;
-
-beforeAll(async () => {
-  await applyDefaultStorageClass();
-  provisioner = await startProvisioner();
-  ns = await createTestNamespace('burst');
-});
-
-afterAll(async () => {
-  await provisioner?.stop();
-  await ns?.cleanup();
-});
+const suite = provisionerSuite('burst');
 
 const NODES: { node: string; tolerations: V1Toleration[] }[] = [
   { node: 'hpp-plain', tolerations: [] },
@@ -43,20 +31,22 @@ describe('burst', () => {
     const work = Array.from({ length: 50 }, (_, i) => ({ name: `b${i}`, ...NODES[i % NODES.length]! }));
     await Promise.all(
       work.map(async (w) => {
-        await createClaim(ns.name, claim(w.name));
-        await ns.createPod(consumerPod(`${w.name}-app`, w.name, 'echo ok > /data/f', w));
+        await createClaim(suite.ns.name, claim(w.name));
+        await suite.ns.createPod(consumerPod(`${w.name}-app`, w.name, 'echo ok > /data/f', w));
       }),
     );
-    const pvs = await Promise.all(work.map((w) => waitForBound(ns.name, w.name, { timeoutMs: 170_000 })));
+    const pvs = await Promise.all(work.map((w) => waitForBound(suite.ns.name, w.name, { timeoutMs: 170_000 })));
     expect(new Set(pvs.map((pv) => pv.metadata!.name)).size).toBe(50);
-    const ours = (await core.listPersistentVolume()).items.filter((pv) => pv.spec?.claimRef?.namespace === ns.name);
+    const ours = (await core.listPersistentVolume()).items.filter(
+      (pv) => pv.spec?.claimRef?.namespace === suite.ns.name,
+    );
     expect(ours).toHaveLength(50);
     work.forEach((w, i) => {
       const dir = volumeDirOnNode(w.node, pvs[i]!);
       expect(existsSync(dir)).toBe(true);
       expect(modeOf(dir)).toBe(0o777);
     });
-    await waitFor('no helper left', async () => (await liveHelpers(provisioner.namespace)).length === 0, {
+    await waitFor('no helper left', async () => (await liveHelpers(suite.provisioner.namespace)).length === 0, {
       timeoutMs: 60_000,
     });
   });

@@ -4,9 +4,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestNamespace, waitFor, type TestNamespace } from './support/cluster.js';
-import { applyDefaultStorageClass, startProvisioner, type Provisioner } from './support/provisioner.js';
+import { describe, expect, it } from '@jest/globals';
+import { provisionerSuite } from './support/suite.js';
+import { waitFor } from './support/cluster.js';
 import {
   claim,
   consumerPod,
@@ -14,49 +14,32 @@ import {
   createClaim,
   liveHelpers,
   readVolume,
-  recordHelpers,
   volumeDirOnNode,
   waitForBound,
   waitForEvent,
   waitForVolumeGone,
-  type HelperRecorder,
 } from './support/volumes.js';
 import { PatchStrategy, setHeaderOptions, type V1Taint } from '@kubernetes/client-node';
 
-let ns: TestNamespace;
-let provisioner: Provisioner;
-let helpers: HelperRecorder;
-
-beforeAll(async () => {
-  await applyDefaultStorageClass();
-  provisioner = await startProvisioner();
-  helpers = await recordHelpers(provisioner.namespace);
-  ns = await createTestNamespace('delete');
-});
-
-afterAll(async () => {
-  helpers?.stop();
-  await provisioner?.stop();
-  await ns?.cleanup();
-});
+const suite = provisionerSuite('delete');
 
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /** A claim bound on `node` with a file written by its pod; the pod is deleted again. Returns the PV and its dir. */
 async function boundVolume(name: string, node: string, script = 'echo data > /data/file') {
-  await createClaim(ns.name, claim(name));
-  await ns.createPod(consumerPod(`${name}-app`, name, script, { node }));
-  const pv = await waitForBound(ns.name, name);
-  await ns.waitForPhase(`${name}-app`, ['Succeeded']);
-  await core.deleteNamespacedPod({ name: `${name}-app`, namespace: ns.name });
-  await ns.waitForPodGone(`${name}-app`);
+  await createClaim(suite.ns.name, claim(name));
+  await suite.ns.createPod(consumerPod(`${name}-app`, name, script, { node }));
+  const pv = await waitForBound(suite.ns.name, name);
+  await suite.ns.waitForPhase(`${name}-app`, ['Succeeded']);
+  await core.deleteNamespacedPod({ name: `${name}-app`, namespace: suite.ns.name });
+  await suite.ns.waitForPodGone(`${name}-app`);
   const dir = volumeDirOnNode(node, pv);
   expect(existsSync(`${dir}/file`)).toBe(true);
   return { pv, dir };
 }
 
 async function deleteClaim(name: string): Promise<void> {
-  await core.deleteNamespacedPersistentVolumeClaim({ name, namespace: ns.name });
+  await core.deleteNamespacedPersistentVolumeClaim({ name, namespace: suite.ns.name });
 }
 
 async function setTaints(node: string, taints: V1Taint[]): Promise<void> {
@@ -70,7 +53,7 @@ describe('deletion', () => {
     await deleteClaim('plain-delete');
     await waitForVolumeGone(pv.metadata!.name!);
     expect(existsSync(dir)).toBe(false);
-    await waitFor('no helper left', async () => (await liveHelpers(provisioner.namespace)).length === 0);
+    await waitFor('no helper left', async () => (await liveHelpers(suite.provisioner.namespace)).length === 0);
   });
 
   it('C04 taint appears before delete: cordoned node', async () => {
@@ -85,7 +68,7 @@ describe('deletion', () => {
       await deleteClaim('cordon');
       await waitForVolumeGone(pv.metadata!.name!);
       expect(existsSync(dir)).toBe(false);
-      const helper = helpers.seen.get(`hostpath-delete-${pv.metadata!.name}`);
+      const helper = suite.helpers.seen.get(`hostpath-delete-${pv.metadata!.name}`);
       expect(helper?.spec?.nodeName).toBe('hpp-plain');
       expect(helper?.spec?.tolerations).toEqual(
         expect.arrayContaining([{ key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' }]),
@@ -103,7 +86,7 @@ describe('deletion', () => {
       await deleteClaim('late-taint');
       await waitForVolumeGone(pv.metadata!.name!);
       expect(existsSync(dir)).toBe(false);
-      const helper = helpers.seen.get(`hostpath-delete-${pv.metadata!.name}`);
+      const helper = suite.helpers.seen.get(`hostpath-delete-${pv.metadata!.name}`);
       expect(helper?.spec?.tolerations).toEqual(
         expect.arrayContaining([{ key: 'maintenance', operator: 'Equal', value: 'disk', effect: 'NoSchedule' }]),
       );
@@ -113,19 +96,19 @@ describe('deletion', () => {
   });
 
   it('C15 delete removes files of any owner, in a 0700 subdirectory written by uid 1001', async () => {
-    await createClaim(ns.name, claim('owned'));
-    await ns.createPod(
+    await createClaim(suite.ns.name, claim('owned'));
+    await suite.ns.createPod(
       consumerPod('owned-app', 'owned', 'mkdir -m 0700 /data/private && echo secret > /data/private/file', {
         node: 'hpp-plain',
         runAsUser: 1001,
       }),
     );
-    const pv = await waitForBound(ns.name, 'owned');
-    await ns.waitForPhase('owned-app', ['Succeeded']);
+    const pv = await waitForBound(suite.ns.name, 'owned');
+    await suite.ns.waitForPhase('owned-app', ['Succeeded']);
     const dir = volumeDirOnNode('hpp-plain', pv);
     expect(existsSync(`${dir}/private/file`)).toBe(true);
-    await core.deleteNamespacedPod({ name: 'owned-app', namespace: ns.name });
-    await ns.waitForPodGone('owned-app');
+    await core.deleteNamespacedPod({ name: 'owned-app', namespace: suite.ns.name });
+    await suite.ns.waitForPodGone('owned-app');
     await deleteClaim('owned');
     await waitForVolumeGone(pv.metadata!.name!);
     expect(existsSync(dir)).toBe(false);

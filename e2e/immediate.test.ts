@@ -3,10 +3,10 @@
  * provisions without any consumer pod, on a Ready, schedulable node, and says which in an event.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
+import { provisionerSuite } from './support/suite.js';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { createTestNamespace, waitFor, type TestNamespace } from './support/cluster.js';
-import { startProvisioner, type Provisioner } from './support/provisioner.js';
+import { waitFor } from './support/cluster.js';
 import {
   affinityHostname,
   applyStorageClass,
@@ -20,56 +20,45 @@ import {
   waitForEvent,
 } from './support/volumes.js';
 
-let ns: TestNamespace;
-let provisioner: Provisioner;
+const IMMEDIATE = {
+  metadata: { name: 'hostpath-immediate' },
+  provisioner: 'microk8s.io/hostpath',
+  volumeBindingMode: 'Immediate',
+  reclaimPolicy: 'Delete',
+};
+const CUSTOM = { ...IMMEDIATE, metadata: { name: 'custom-hostpath' }, parameters: { pvDir: '/mnt/custom' } };
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-beforeAll(async () => {
-  await applyStorageClass({
-    metadata: { name: 'hostpath-immediate' },
-    provisioner: 'microk8s.io/hostpath',
-    volumeBindingMode: 'Immediate',
-    reclaimPolicy: 'Delete',
-  });
-  await applyStorageClass({
-    metadata: { name: 'custom-hostpath' },
-    provisioner: 'microk8s.io/hostpath',
-    volumeBindingMode: 'Immediate',
-    reclaimPolicy: 'Delete',
-    parameters: { pvDir: '/mnt/custom' },
-  });
-  provisioner = await startProvisioner();
-  ns = await createTestNamespace('immediate');
-});
-
-afterAll(async () => {
-  await provisioner?.stop();
-  await ns?.cleanup();
+const suite = provisionerSuite('immediate', {
+  setup: async () => {
+    await applyStorageClass(IMMEDIATE);
+    await applyStorageClass(CUSTOM);
+  },
 });
 
 describe('Immediate binding', () => {
   it('C09 provisions without a pod on a Ready node, names it in an event, and the pod follows the volume', async () => {
-    await createClaim(ns.name, claim('now', { className: 'hostpath-immediate' }));
-    const pv = await waitForBound(ns.name, 'now');
+    await createClaim(suite.ns.name, claim('now', { className: 'hostpath-immediate' }));
+    const pv = await waitForBound(suite.ns.name, 'now');
     // NODE_NAME of the provisioner (hpp-plain) is preferred, as the addon placed every volume on its own node.
     expect(affinityHostname(pv)).toBe('hpp-plain');
-    const event = await waitForEvent('PersistentVolumeClaim', 'now', ns.name, 'NodeChosen');
+    const event = await waitForEvent('PersistentVolumeClaim', 'now', suite.ns.name, 'NodeChosen');
     expect(event.message).toContain('hpp-plain');
     expect(existsSync(volumeDirOnNode('hpp-plain', pv))).toBe(true);
 
-    await ns.createPod(consumerPod('now-app', 'now', 'echo hi > /data/f'));
-    const app = await ns.waitForPhase('now-app', ['Succeeded']);
+    await suite.ns.createPod(consumerPod('now-app', 'now', 'echo hi > /data/f'));
+    const app = await suite.ns.waitForPhase('now-app', ['Succeeded']);
     expect(app.spec?.nodeName).toBe('hpp-plain');
   });
 
   it('C09 a pod of a volume whose node is cordoned stays Pending with a volume node affinity reason', async () => {
-    await createClaim(ns.name, claim('pinned', { className: 'hostpath-immediate' }));
-    const pv = await waitForBound(ns.name, 'pinned');
+    await createClaim(suite.ns.name, claim('pinned', { className: 'hostpath-immediate' }));
+    const pv = await waitForBound(suite.ns.name, 'pinned');
     expect(affinityHostname(pv)).toBe('hpp-plain');
     await core.patchNode({ name: 'hpp-plain', body: { spec: { unschedulable: true } } }, MERGE);
     try {
-      await ns.createPod(consumerPod('pinned-app', 'pinned', 'true'));
-      const pending = await ns.waitForPod('pinned-app', 'Unschedulable', (p) =>
+      await suite.ns.createPod(consumerPod('pinned-app', 'pinned', 'true'));
+      const pending = await suite.ns.waitForPod('pinned-app', 'Unschedulable', (p) =>
         (p.status?.conditions ?? []).some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'),
       );
       const message = pending.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message ?? '';
@@ -87,26 +76,26 @@ describe('Immediate binding', () => {
       volumeBindingMode: 'Immediate',
       allowedTopologies: [{ matchLabelExpressions: [{ key: 'kubernetes.io/hostname', values: ['no-such-node'] }] }],
     });
-    await createClaim(ns.name, claim('nowhere', { className: 'hostpath-nowhere' }));
+    await createClaim(suite.ns.name, claim('nowhere', { className: 'hostpath-nowhere' }));
     const event = await waitForEvent(
       'PersistentVolumeClaim',
       'nowhere',
-      ns.name,
+      suite.ns.name,
       'ProvisioningFailed',
       /no Ready, schedulable node/,
     );
     expect(event.type).toBe('Warning');
-    expect((await readClaim(ns.name, 'nowhere')).status?.phase).toBe('Pending');
+    expect((await readClaim(suite.ns.name, 'nowhere')).status?.phase).toBe('Pending');
   });
 
   it('MicroK8s custom storage: pvDir and Immediate binding, a pod writes "dates" there', async () => {
-    await createClaim(ns.name, claim('custom', { className: 'custom-hostpath' }));
-    const pv = await waitForBound(ns.name, 'custom');
+    await createClaim(suite.ns.name, claim('custom', { className: 'custom-hostpath' }));
+    const pv = await waitForBound(suite.ns.name, 'custom');
     const path = pv.spec?.hostPath?.path ?? '';
     expect(path.startsWith('/mnt/custom/')).toBe(true);
-    expect(path.endsWith(`${ns.name}-custom-${pv.metadata!.name}`)).toBe(true);
-    await ns.createPod(consumerPod('custom-app', 'custom', 'date > /data/dates'));
-    await ns.waitForPhase('custom-app', ['Succeeded']);
+    expect(path.endsWith(`${suite.ns.name}-custom-${pv.metadata!.name}`)).toBe(true);
+    await suite.ns.createPod(consumerPod('custom-app', 'custom', 'date > /data/dates'));
+    await suite.ns.waitForPhase('custom-app', ['Succeeded']);
     const node = affinityHostname(pv)!;
     const file = `${volumeDirOnNode(node, pv)}/dates`;
     await waitFor(`${file} written`, () => existsSync(file));

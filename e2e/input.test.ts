@@ -3,9 +3,9 @@
  * (C19), raw block claims (C20), access modes (X01). Every refusal is an event on the claim, before any helper runs.
  */
 import { existsSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { nodePath, waitFor, createTestNamespace, type TestNamespace } from './support/cluster.js';
-import { applyDefaultStorageClass, startProvisioner, type Provisioner } from './support/provisioner.js';
+import { describe, expect, it } from '@jest/globals';
+import { provisionerSuite } from './support/suite.js';
+import { nodePath, waitFor } from './support/cluster.js';
 import {
   affinityHostname,
   applyStorageClass,
@@ -16,31 +16,14 @@ import {
   eventsFor,
   readClaim,
   readVolume,
-  recordHelpers,
   volumeDirOnNode,
   waitForBound,
   waitForEvent,
   waitForVolumeGone,
   DEFAULT_PV_DIR,
-  type HelperRecorder,
 } from './support/volumes.js';
 
-let ns: TestNamespace;
-let provisioner: Provisioner;
-let helpers: HelperRecorder;
-
-beforeAll(async () => {
-  await applyDefaultStorageClass();
-  provisioner = await startProvisioner();
-  helpers = await recordHelpers(provisioner.namespace);
-  ns = await createTestNamespace('input');
-});
-
-afterAll(async () => {
-  helpers?.stop();
-  await provisioner?.stop();
-  await ns?.cleanup();
-});
+const suite = provisionerSuite('input');
 
 const sc = (name: string, parameters: Record<string, string>) => ({
   metadata: { name },
@@ -52,15 +35,15 @@ const sc = (name: string, parameters: Record<string, string>) => ({
 
 /** A claim of `className` with a pod on hpp-plain; expects a ProvisioningFailed matching `message` and no PV. */
 async function expectRefused(name: string, className: string, message: RegExp): Promise<void> {
-  await createClaim(ns.name, claim(name, { className }));
-  await ns.createPod(consumerPod(`${name}-app`, name, 'true', { node: 'hpp-plain' }));
-  const event = await waitForEvent('PersistentVolumeClaim', name, ns.name, 'ProvisioningFailed', message);
+  await createClaim(suite.ns.name, claim(name, { className }));
+  await suite.ns.createPod(consumerPod(`${name}-app`, name, 'true', { node: 'hpp-plain' }));
+  const event = await waitForEvent('PersistentVolumeClaim', name, suite.ns.name, 'ProvisioningFailed', message);
   expect(event.type).toBe('Warning');
-  const c = await readClaim(ns.name, name);
+  const c = await readClaim(suite.ns.name, name);
   expect(c.status?.phase).toBe('Pending');
   expect(
-    [...helpers.seen.values()].filter(
-      (h) => h.metadata?.annotations?.['hostpath-provisioner.io/claim'] === `${ns.name}/${name}`,
+    [...suite.helpers.seen.values()].filter(
+      (h) => h.metadata?.annotations?.['hostpath-provisioner.io/claim'] === `${suite.ns.name}/${name}`,
     ),
   ).toEqual([]);
 }
@@ -68,16 +51,16 @@ async function expectRefused(name: string, className: string, message: RegExp): 
 describe('StorageClass parameters', () => {
   it('C17 custom directory via pvDir: created there, PV path there, removed there', async () => {
     await applyStorageClass(sc('usb-hostpath', { pvDir: '/mnt/usb' }));
-    await createClaim(ns.name, claim('usb', { className: 'usb-hostpath' }));
-    await ns.createPod(consumerPod('usb-app', 'usb', 'echo x > /data/f', { node: 'hpp-plain' }));
-    const pv = await waitForBound(ns.name, 'usb');
-    expect(pv.spec?.hostPath?.path).toBe(`/mnt/usb/${ns.name}-usb-${pv.metadata!.name}`);
+    await createClaim(suite.ns.name, claim('usb', { className: 'usb-hostpath' }));
+    await suite.ns.createPod(consumerPod('usb-app', 'usb', 'echo x > /data/f', { node: 'hpp-plain' }));
+    const pv = await waitForBound(suite.ns.name, 'usb');
+    expect(pv.spec?.hostPath?.path).toBe(`/mnt/usb/${suite.ns.name}-usb-${pv.metadata!.name}`);
     const dir = volumeDirOnNode('hpp-plain', pv);
-    await ns.waitForPhase('usb-app', ['Succeeded']);
+    await suite.ns.waitForPhase('usb-app', ['Succeeded']);
     expect(existsSync(`${dir}/f`)).toBe(true);
-    await core.deleteNamespacedPod({ name: 'usb-app', namespace: ns.name });
-    await ns.waitForPodGone('usb-app');
-    await core.deleteNamespacedPersistentVolumeClaim({ name: 'usb', namespace: ns.name });
+    await core.deleteNamespacedPod({ name: 'usb-app', namespace: suite.ns.name });
+    await suite.ns.waitForPodGone('usb-app');
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'usb', namespace: suite.ns.name });
     await waitForVolumeGone(pv.metadata!.name!);
     expect(existsSync(dir)).toBe(false);
   });
@@ -104,11 +87,11 @@ describe('StorageClass parameters', () => {
     mkdirSync(important, { recursive: true });
     writeFileSync(`${important}/keep`, 'precious');
     try {
-      await createClaim(ns.name, {
+      await createClaim(suite.ns.name, {
         ...claim('handmade'),
         spec: { ...claim('handmade').spec, storageClassName: '', volumeName: 'handmade-pv' },
       });
-      const c = await readClaim(ns.name, 'handmade');
+      const c = await readClaim(suite.ns.name, 'handmade');
       await core.createPersistentVolume({
         body: {
           metadata: { name: 'handmade-pv', annotations: { 'pv.kubernetes.io/provisioned-by': 'microk8s.io/hostpath' } },
@@ -118,7 +101,7 @@ describe('StorageClass parameters', () => {
             persistentVolumeReclaimPolicy: 'Delete',
             storageClassName: '',
             hostPath: { path: '/srv/important' },
-            claimRef: { namespace: ns.name, name: 'handmade', uid: c.metadata!.uid! },
+            claimRef: { namespace: suite.ns.name, name: 'handmade', uid: c.metadata!.uid! },
             nodeAffinity: {
               required: {
                 nodeSelectorTerms: [
@@ -129,8 +112,8 @@ describe('StorageClass parameters', () => {
           },
         },
       });
-      await waitForBound(ns.name, 'handmade');
-      await core.deleteNamespacedPersistentVolumeClaim({ name: 'handmade', namespace: ns.name });
+      await waitForBound(suite.ns.name, 'handmade');
+      await core.deleteNamespacedPersistentVolumeClaim({ name: 'handmade', namespace: suite.ns.name });
       const event = await waitForEvent(
         'PersistentVolume',
         'handmade-pv',
@@ -141,7 +124,7 @@ describe('StorageClass parameters', () => {
       expect(event.message).toMatch(/\/srv\/important is not directly under a known base directory/);
       expect(readFileSync(`${important}/keep`, 'utf8')).toBe('precious');
       expect(await readVolume('handmade-pv')).toBeDefined();
-      expect(helpers.seen.has('hostpath-delete-handmade-pv')).toBe(false);
+      expect(suite.helpers.seen.has('hostpath-delete-handmade-pv')).toBe(false);
     } finally {
       // The PV has our finalizer now: remove it by hand so the test leaves nothing behind.
       await core.deletePersistentVolume({ name: 'handmade-pv' }).catch(() => undefined);
@@ -159,17 +142,17 @@ describe('StorageClass parameters', () => {
 describe('names and modes', () => {
   it('C19 A: a node name longer than 63 characters', async () => {
     const node = 'hpp-node-with-a-very-long-name-that-is-longer-than-sixty-three-characters';
-    await createClaim(ns.name, claim('longnode'));
-    await ns.createPod({
+    await createClaim(suite.ns.name, claim('longnode'));
+    await suite.ns.createPod({
       ...consumerPod('longnode-app', 'longnode', 'echo x > /data/f'),
       spec: {
         ...consumerPod('longnode-app', 'longnode', 'echo x > /data/f').spec!,
         nodeSelector: { 'hpp.test/role': 'long-name' },
       },
     });
-    const pv = await waitForBound(ns.name, 'longnode');
+    const pv = await waitForBound(suite.ns.name, 'longnode');
     expect(affinityHostname(pv)).toBe('hpp-long');
-    const app = await ns.waitForPhase('longnode-app', ['Succeeded']);
+    const app = await suite.ns.waitForPhase('longnode-app', ['Succeeded']);
     expect(app.spec?.nodeName).toBe(node);
     expect(existsSync(`${volumeDirOnNode(node, pv)}/f`)).toBe(true);
   });
@@ -191,7 +174,7 @@ describe('names and modes', () => {
       const leaf = (pv.spec?.hostPath?.path ?? '').split('/').at(-1) ?? '';
       expect(Buffer.byteLength(leaf)).toBeLessThanOrEqual(255);
       expect(leaf.endsWith(pv.metadata!.name!)).toBe(true);
-      for (const h of helpers.seen.values()) {
+      for (const h of suite.helpers.seen.values()) {
         expect(h.metadata!.name!.length).toBeLessThanOrEqual(63);
         for (const v of Object.values(h.metadata?.labels ?? {})) expect(v.length).toBeLessThanOrEqual(63);
       }
@@ -205,18 +188,26 @@ describe('names and modes', () => {
   });
 
   it('C20 raw block request: no helper, no PV, a Warning saying block volumes are not supported', async () => {
-    await createClaim(ns.name, claim('block', { volumeMode: 'Block' }));
+    await createClaim(suite.ns.name, claim('block', { volumeMode: 'Block' }));
     const pod = consumerPod('block-app', 'block', 'true', { node: 'hpp-plain' });
     const container = pod.spec!.containers[0]!;
     delete container.volumeMounts;
     container.volumeDevices = [{ name: 'data', devicePath: '/dev/xvda' }];
-    await ns.createPod(pod);
-    const event = await waitForEvent('PersistentVolumeClaim', 'block', ns.name, 'ProvisioningFailed', /block volumes/);
+    await suite.ns.createPod(pod);
+    const event = await waitForEvent(
+      'PersistentVolumeClaim',
+      'block',
+      suite.ns.name,
+      'ProvisioningFailed',
+      /block volumes/,
+    );
     expect(event.type).toBe('Warning');
-    expect([...helpers.seen.keys()].filter((n) => n.includes('block'))).toEqual([]);
-    expect((await readClaim(ns.name, 'block')).spec?.volumeName).toBeUndefined();
+    expect([...suite.helpers.seen.keys()].filter((n) => n.includes('block'))).toEqual([]);
+    expect((await readClaim(suite.ns.name, 'block')).spec?.volumeName).toBeUndefined();
     expect(
-      (await eventsFor('PersistentVolumeClaim', 'block', ns.name)).some((e) => e.reason === 'ProvisioningSucceeded'),
+      (await eventsFor('PersistentVolumeClaim', 'block', suite.ns.name)).some(
+        (e) => e.reason === 'ProvisioningSucceeded',
+      ),
     ).toBe(false);
   });
 
@@ -226,18 +217,18 @@ describe('names and modes', () => {
       ['rox', 'ReadOnlyMany'],
       ['rwop', 'ReadWriteOncePod'],
     ] as const) {
-      await createClaim(ns.name, claim(name, { accessModes: [mode] }));
-      await ns.createPod(consumerPod(`${name}-app`, name, 'sleep 3600', { node: 'hpp-plain' }));
-      const pv = await waitForBound(ns.name, name);
+      await createClaim(suite.ns.name, claim(name, { accessModes: [mode] }));
+      await suite.ns.createPod(consumerPod(`${name}-app`, name, 'sleep 3600', { node: 'hpp-plain' }));
+      const pv = await waitForBound(suite.ns.name, name);
       expect(pv.spec?.accessModes).toEqual([mode]);
     }
-    await ns.createPod(
+    await suite.ns.createPod(
       consumerPod('rwx-elsewhere', 'rwx', 'true', {
         node: 'hpp-gpu',
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
       }),
     );
-    const pending = await ns.waitForPod('rwx-elsewhere', 'Unschedulable', (p) =>
+    const pending = await suite.ns.waitForPod('rwx-elsewhere', 'Unschedulable', (p) =>
       (p.status?.conditions ?? []).some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'),
     );
     expect(pending.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message).toMatch(

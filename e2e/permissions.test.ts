@@ -3,9 +3,9 @@
  * a non-root user without fsGroup can write, on every node alike.
  */
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestNamespace, nodePath, type TestNamespace } from './support/cluster.js';
-import { applyDefaultStorageClass, startProvisioner, type Provisioner } from './support/provisioner.js';
+import { describe, expect, it } from '@jest/globals';
+import { provisionerSuite } from './support/suite.js';
+import { nodePath } from './support/cluster.js';
 import {
   claim,
   consumerPod,
@@ -16,19 +16,7 @@ import {
   waitForBound,
 } from './support/volumes.js';
 
-let ns: TestNamespace;
-let provisioner: Provisioner;
-
-beforeAll(async () => {
-  await applyDefaultStorageClass();
-  provisioner = await startProvisioner();
-  ns = await createTestNamespace('perm');
-});
-
-afterAll(async () => {
-  await provisioner?.stop();
-  await ns?.cleanup();
-});
+const suite = provisionerSuite('perm');
 
 describe('permissions', () => {
   it('C13 directories end up 0777 whatever their earlier mode; uid 1001 writes without fsGroup on two nodes', async () => {
@@ -41,12 +29,12 @@ describe('permissions', () => {
       },
     ];
     for (const c of cases) {
-      const created = await createClaim(ns.name, claim(c.name));
+      const created = await createClaim(suite.ns.name, claim(c.name));
       // An earlier attempt left the directory with mode 0755 (umask 022).
-      const dir = nodePath(c.node, `${DEFAULT_PV_DIR}/${ns.name}-${c.name}-pvc-${created.metadata!.uid}`);
+      const dir = nodePath(c.node, `${DEFAULT_PV_DIR}/${suite.ns.name}-${c.name}-pvc-${created.metadata!.uid}`);
       mkdirSync(dir, { recursive: true });
       chmodSync(dir, 0o755);
-      await ns.createPod(
+      await suite.ns.createPod(
         consumerPod(`${c.name}-app`, c.name, 'id -u > /data/who', {
           node: c.node,
           tolerations: c.tolerations,
@@ -55,10 +43,10 @@ describe('permissions', () => {
       );
     }
     for (const c of cases) {
-      const pv = await waitForBound(ns.name, c.name);
+      const pv = await waitForBound(suite.ns.name, c.name);
       const dir = volumeDirOnNode(c.node, pv);
       expect(modeOf(dir)).toBe(0o777);
-      await ns.waitForPhase(`${c.name}-app`, ['Succeeded']);
+      await suite.ns.waitForPhase(`${c.name}-app`, ['Succeeded']);
       expect(readFileSync(`${dir}/who`, 'utf8').trim()).toBe('1001');
     }
   });

@@ -3,9 +3,9 @@
  * manual PV delete — and PV_RECLAIM_POLICY=Delete in the environment never turns Retain into Delete.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestNamespace, waitFor, type TestNamespace } from './support/cluster.js';
-import { startProvisioner, type Provisioner } from './support/provisioner.js';
+import { describe, expect, it } from '@jest/globals';
+import { provisionerSuite } from './support/suite.js';
+import { waitFor } from './support/cluster.js';
 import {
   applyStorageClass,
   claim,
@@ -13,16 +13,11 @@ import {
   core,
   createClaim,
   readVolume,
-  recordHelpers,
   volumeDirOnNode,
   waitForBound,
   waitForVolumeGone,
-  type HelperRecorder,
 } from './support/volumes.js';
 
-let ns: TestNamespace;
-let provisioner: Provisioner;
-let helpers: HelperRecorder;
 const keep = {
   metadata: { name: 'keep' },
   provisioner: 'microk8s.io/hostpath',
@@ -30,33 +25,25 @@ const keep = {
   reclaimPolicy: 'Retain',
 };
 
-beforeAll(async () => {
-  await applyStorageClass(keep);
-  provisioner = await startProvisioner({ env: { PV_RECLAIM_POLICY: 'Delete' } });
-  helpers = await recordHelpers(provisioner.namespace);
-  ns = await createTestNamespace('retain');
-});
-
-afterAll(async () => {
-  helpers?.stop();
-  await provisioner?.stop();
-  await ns?.cleanup();
+const suite = provisionerSuite('retain', {
+  setup: () => applyStorageClass(keep),
+  provisioner: { env: { PV_RECLAIM_POLICY: 'Delete' } },
 });
 
 describe('Retain', () => {
   it('C16 Retain keeps the data through claim deletion, class re-creation and a manual PV delete', async () => {
-    await createClaim(ns.name, claim('kept', { className: 'keep' }));
-    await ns.createPod(consumerPod('kept-app', 'kept', 'echo precious > /data/file', { node: 'hpp-plain' }));
-    const pv = await waitForBound(ns.name, 'kept');
+    await createClaim(suite.ns.name, claim('kept', { className: 'keep' }));
+    await suite.ns.createPod(consumerPod('kept-app', 'kept', 'echo precious > /data/file', { node: 'hpp-plain' }));
+    const pv = await waitForBound(suite.ns.name, 'kept');
     expect(pv.spec?.persistentVolumeReclaimPolicy).toBe('Retain');
     expect(pv.metadata?.finalizers ?? []).not.toContain('external-provisioner.volume.kubernetes.io/finalizer');
-    await ns.waitForPhase('kept-app', ['Succeeded']);
+    await suite.ns.waitForPhase('kept-app', ['Succeeded']);
     const file = `${volumeDirOnNode('hpp-plain', pv)}/file`;
     expect(readFileSync(file, 'utf8')).toBe('precious\n');
 
-    await core.deleteNamespacedPod({ name: 'kept-app', namespace: ns.name });
-    await ns.waitForPodGone('kept-app');
-    await core.deleteNamespacedPersistentVolumeClaim({ name: 'kept', namespace: ns.name });
+    await core.deleteNamespacedPod({ name: 'kept-app', namespace: suite.ns.name });
+    await suite.ns.waitForPodGone('kept-app');
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'kept', namespace: suite.ns.name });
     await waitFor('PV Released', async () => (await readVolume(pv.metadata!.name!))?.status?.phase === 'Released');
     await applyStorageClass(keep);
     // Give the provisioner time to see the Released PV and the re-created class (it must not act).
@@ -65,6 +52,6 @@ describe('Retain', () => {
     await core.deletePersistentVolume({ name: pv.metadata!.name! });
     await waitForVolumeGone(pv.metadata!.name!);
     expect(readFileSync(file, 'utf8')).toBe('precious\n');
-    expect(helpers.seen.has(`hostpath-delete-${pv.metadata!.name}`)).toBe(false);
+    expect(suite.helpers.seen.has(`hostpath-delete-${pv.metadata!.name}`)).toBe(false);
   });
 });

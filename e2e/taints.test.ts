@@ -3,11 +3,11 @@
  * helper pod tolerates exactly that node's taints (plus the consumer's tolerations) and the real scheduler places it.
  * C01 (custom NoSchedule), the same with NoExecute, both on one node, and C03 (control plane with both effects).
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
+import { provisionerSuite } from './support/suite.js';
 import { AppsV1Api, type V1Pod, type V1Taint, type V1Toleration } from '@kubernetes/client-node';
 import { toleratesTaint } from '../src/domain/tolerations.js';
-import { createTestNamespace, waitFor, type TestNamespace } from './support/cluster.js';
-import { applyDefaultStorageClass, startProvisioner, type Provisioner } from './support/provisioner.js';
+import { waitFor } from './support/cluster.js';
 import {
   affinityHostname,
   claim,
@@ -16,29 +16,12 @@ import {
   createClaim,
   liveHelpers,
   modeOf,
-  recordHelpers,
   tolerationSet,
   volumeDirOnNode,
   waitForBound,
-  type HelperRecorder,
 } from './support/volumes.js';
 
-let ns: TestNamespace;
-let provisioner: Provisioner;
-let helpers: HelperRecorder;
-
-beforeAll(async () => {
-  await applyDefaultStorageClass();
-  provisioner = await startProvisioner();
-  helpers = await recordHelpers(provisioner.namespace);
-  ns = await createTestNamespace('taints');
-});
-
-afterAll(async () => {
-  helpers?.stop();
-  await provisioner?.stop();
-  await ns?.cleanup();
-});
+const suite = provisionerSuite('taints');
 
 const toleration = (t: V1Taint): V1Toleration => ({
   key: t.key,
@@ -51,16 +34,16 @@ const toleration = (t: V1Taint): V1Toleration => ({
  * Claim + tolerating consumer on `node`; returns the PV, the consumer as admitted, and the create helper as seen.
  */
 async function provisionOn(node: string, claimName: string, consumerTolerations: V1Toleration[]) {
-  await createClaim(ns.name, claim(claimName));
-  await ns.createPod(
+  await createClaim(suite.ns.name, claim(claimName));
+  await suite.ns.createPod(
     consumerPod(`${claimName}-app`, claimName, 'echo ok > /data/written && sleep 3600', {
       node,
       tolerations: consumerTolerations,
     }),
   );
-  const pv = await waitForBound(ns.name, claimName);
-  const app = await ns.waitForPhase(`${claimName}-app`, ['Running']);
-  const helper = helpers.seen.get(`hostpath-create-${pv.metadata!.name}`);
+  const pv = await waitForBound(suite.ns.name, claimName);
+  const app = await suite.ns.waitForPhase(`${claimName}-app`, ['Running']);
+  const helper = suite.helpers.seen.get(`hostpath-create-${pv.metadata!.name}`);
   return { pv, app, helper };
 }
 
@@ -117,7 +100,7 @@ describe('helper pods on tainted nodes', () => {
     await expectVolumeOn('hpp-gpu', pv);
     expect(pv.metadata?.annotations?.['pv.kubernetes.io/provisioned-by']).toBe('microk8s.io/hostpath');
     expect(pv.metadata?.annotations?.['hostPathProvisionerIdentity']).toBe('hpp-plain');
-    await waitFor('helper pods deleted', async () => (await liveHelpers(provisioner.namespace)).length === 0);
+    await waitFor('helper pods deleted', async () => (await liveHelpers(suite.provisioner.namespace)).length === 0);
   });
 
   it('C01 the same with the taint as NoExecute: the helper is not rejected or evicted', async () => {
@@ -132,10 +115,10 @@ describe('helper pods on tainted nodes', () => {
   it('C03 control plane with NoSchedule and NoExecute: a StatefulSet gets one volume on each node', async () => {
     const cpTaints = await nodeTaints('hpp-cp');
     expect(cpTaints.map((t) => t.effect).sort()).toEqual(['NoExecute', 'NoSchedule']);
-    const apps = ns.kc.makeApiClient(AppsV1Api);
+    const apps = suite.ns.kc.makeApiClient(AppsV1Api);
     const labels = { app: 'c03' };
     await apps.createNamespacedStatefulSet({
-      namespace: ns.name,
+      namespace: suite.ns.name,
       body: {
         metadata: { name: 'c03' },
         spec: {
@@ -184,18 +167,18 @@ describe('helper pods on tainted nodes', () => {
     });
     const byNode = new Map<string, { pv: Awaited<ReturnType<typeof waitForBound>>; app: V1Pod }>();
     for (const ordinal of [0, 1]) {
-      const pv = await waitForBound(ns.name, `data-c03-${ordinal}`, { timeoutMs: 90_000 });
-      const app = await ns.waitForPhase(`c03-${ordinal}`, ['Running'], { timeoutMs: 60_000 });
+      const pv = await waitForBound(suite.ns.name, `data-c03-${ordinal}`, { timeoutMs: 90_000 });
+      const app = await suite.ns.waitForPhase(`c03-${ordinal}`, ['Running'], { timeoutMs: 60_000 });
       byNode.set(app.spec!.nodeName!, { pv, app });
     }
     expect([...byNode.keys()].sort()).toEqual(['hpp-cp', 'hpp-plain']);
     for (const [node, { pv, app }] of byNode) {
-      const helper = helpers.seen.get(`hostpath-create-${pv.metadata!.name}`);
+      const helper = suite.helpers.seen.get(`hostpath-create-${pv.metadata!.name}`);
       expectExactTolerations(helper, await nodeTaints(node), app);
       await expectVolumeOn(node, pv);
     }
     // The plain node's helper carries no taint tolerations it does not need.
-    const plainHelper = helpers.seen.get(`hostpath-create-${byNode.get('hpp-plain')!.pv.metadata!.name}`);
+    const plainHelper = suite.helpers.seen.get(`hostpath-create-${byNode.get('hpp-plain')!.pv.metadata!.name}`);
     expect((plainHelper?.spec?.tolerations ?? []).filter((t) => !ADMISSION_DEFAULTS.includes(t.key ?? ''))).toEqual([]);
   });
 });
