@@ -72,7 +72,10 @@ spec:
   containers:
     - name: writer
       image: busybox:1.37.0
-      command: [sh, -c, 'echo "written by demo/writer on $(hostname) at $(date)" > /data/hello.txt']
+      command: [sh, -c, 'echo "written by pod demo/writer on node $NODE_NAME at $(date)" > /data/hello.txt']
+      env:
+        - name: NODE_NAME
+          valueFrom: { fieldRef: { fieldPath: spec.nodeName } }
       volumeMounts:
         - { name: data, mountPath: /data }
   volumes:

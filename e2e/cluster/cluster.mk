@@ -2,7 +2,7 @@
 # Binaries are built once into $(HPP_CACHE_DIR) (default ~/.cache/hostpath-provisioner).
 .PHONY: cluster-build cluster-up cluster-down
 
-cluster-build: ## build etcd and the Kubernetes binaries (cached; 10-20 min the first time)
+cluster-build: ## build etcd and the Kubernetes binaries (cached; about 6 min on 2 cores the first time)
 	@bash e2e/cluster/build.sh
 
 cluster-up: ## start etcd, kube-apiserver, controller-manager, scheduler (+ node agent if built)

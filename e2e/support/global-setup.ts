@@ -4,8 +4,25 @@
  * `HPP_KUBECONFIG` for the tests. The cluster stays up afterwards; `make cluster-down` stops it.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
+
+/**
+ * The provisioner `make demo` leaves running serves every claim of the cluster; the tests run their own, so two would
+ * act on each test's claims. Stop it (the demo starts it again when run).
+ */
+function stopDemoProvisioner(repo: string): void {
+  const pidFile = resolve(repo, '.cluster', 'pids', 'demo-provisioner.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  try {
+    process.kill(pid, 'SIGTERM');
+    process.stdout.write(`e2e: stopped the demo's provisioner (pid ${pid}); the tests run their own\n`);
+  } catch {
+    // not running
+  }
+  rmSync(pidFile, { force: true });
+}
 
 export default function globalSetup(): void {
   const repo = resolve(import.meta.dirname, '..', '..');
@@ -16,6 +33,7 @@ export default function globalSetup(): void {
   if (result.status !== 0) {
     throw new Error(`e2e/cluster/up.sh failed (exit ${result.status ?? result.signal}); see .cluster/logs/`);
   }
+  stopDemoProvisioner(repo);
   process.env.HPP_KUBECONFIG = resolve(repo, '.cluster', 'kubeconfig');
   process.stdout.write(`e2e: cluster ready in ${Math.round((Date.now() - started) / 1000)} s\n`);
 }
