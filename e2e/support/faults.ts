@@ -64,7 +64,7 @@ export function logLines(p: Provisioner, msg: RegExp): Record<string, unknown>[]
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((r) => msg.test(String(r.msg ?? '')));
+    .filter((r) => typeof r.msg === 'string' && msg.test(r.msg));
 }
 
 /** Waits until exactly one of `replicas` reports `leader` and every other `standby`; returns the leader. */
