@@ -4,6 +4,7 @@ import { ANN_HELPER_PATH, HELPER_CONTAINER } from '../src/domain/constants.js';
 import { buildHelperPod } from '../src/domain/helper-pod.js';
 import {
   classifyHelper,
+  deletedFailure,
   timeoutFailure,
   type HelperFailureReason,
   type HelperState,
@@ -38,7 +39,8 @@ export type HelperResult =
   | { readonly ok: true; readonly podName: string }
   | { readonly ok: false; readonly podName: string; readonly reason: HelperFailureReason; readonly message: string };
 
-type Listener = (pod: V1Pod | undefined) => void;
+/** Called with the current pod, or with undefined and the deleted object once it is gone. */
+type Listener = (pod: V1Pod | undefined, deleted?: V1Pod) => void;
 
 /** Lines of a failed helper's log quoted in events. */
 const LOG_TAIL_LINES = 20;
@@ -66,7 +68,10 @@ export class HelperRunner {
   onHelperEvent(pod: V1Pod, deleted: boolean): void {
     const name = pod.metadata?.name;
     if (!name) return;
-    for (const listener of [...(this.listeners.get(name) ?? [])]) listener(deleted ? undefined : pod);
+    for (const listener of [...(this.listeners.get(name) ?? [])]) {
+      if (deleted) listener(undefined, pod);
+      else listener(pod);
+    }
   }
 
   /** Names of helpers a run is working with right now (the leftover sweep must not touch them). */
@@ -157,6 +162,7 @@ export class HelperRunner {
     const { settings, metrics, kube, clock } = this.deps;
     const name = pod.metadata?.name ?? '';
     let last: HelperState = classifyHelper(pod);
+    let lastPod: V1Pod = pod;
     let scheduledAt: number | undefined;
     const final = await new Promise<HelperState | 'deleted' | 'timeout'>((resolve) => {
       let done = false;
@@ -168,8 +174,12 @@ export class HelperRunner {
         stop();
         resolve(value);
       };
-      const observe = (current: V1Pod | undefined): void => {
-        if (current === undefined) return finish('deleted');
+      const observe = (current: V1Pod | undefined, deletedPod?: V1Pod): void => {
+        if (current === undefined) {
+          if (deletedPod) lastPod = deletedPod;
+          return finish('deleted');
+        }
+        lastPod = current;
         last = classifyHelper(current);
         if (scheduledAt === undefined && current.spec?.nodeName) {
           scheduledAt = clock();
@@ -184,7 +194,9 @@ export class HelperRunner {
     if (scheduledAt !== undefined) metrics.phase(operation, 'helper_run', (clock() - scheduledAt) / 1000);
 
     if (final === 'deleted') {
-      return { ok: false, podName: name, reason: 'failed', message: 'the helper pod was deleted before it finished' };
+      const gone = deletedFailure(lastPod);
+      logger.warn({ helper: name, reason: gone.reason }, `helper pod failed: ${gone.message}`);
+      return { ok: false, podName: name, reason: gone.reason, message: gone.message };
     }
     const outcome = final === 'timeout' ? timeoutFailure(last, settings.timeoutSeconds) : final;
     if (outcome.state === 'succeeded') return { ok: true, podName: name };
