@@ -36,7 +36,8 @@ export interface HelperRequest {
 
 /** Outcome of a helper run. On failure `message` says what happened (scheduler message, exit code and stderr). */
 export type HelperResult =
-  | { readonly ok: true; readonly podName: string }
+  /** `output`: the helper's log, for `list` runs (the directory names). */
+  | { readonly ok: true; readonly podName: string; readonly output?: string }
   | { readonly ok: false; readonly podName: string; readonly reason: HelperFailureReason; readonly message: string };
 
 /** Called with the current pod, or with undefined and the deleted object once it is gone. */
@@ -44,6 +45,11 @@ type Listener = (pod: V1Pod | undefined, deleted?: V1Pod) => void;
 
 /** Lines of a failed helper's log quoted in events. */
 const LOG_TAIL_LINES = 20;
+/** Lines of a `list` helper's log read back (directory names). */
+const LIST_MAX_LINES = 100_000;
+const LIST_MAX_BYTES = 8 * 1024 * 1024;
+/** How ProvisionerApi.readPodLog says the log could not be read. */
+const LOG_UNAVAILABLE = '(log unavailable:';
 
 /**
  * Runs helper pods and waits for them through the helper informer (no polling): creates the pod (or adopts the one a
@@ -199,7 +205,15 @@ export class HelperRunner {
       return { ok: false, podName: name, reason: gone.reason, message: gone.message };
     }
     const outcome = final === 'timeout' ? timeoutFailure(last, settings.timeoutSeconds) : final;
-    if (outcome.state === 'succeeded') return { ok: true, podName: name };
+    if (outcome.state === 'succeeded') {
+      if (operation !== 'list') return { ok: true, podName: name };
+      const output = await kube.readPodLog(settings.namespace, name, HELPER_CONTAINER, LIST_MAX_LINES, LIST_MAX_BYTES);
+      if (output.startsWith(LOG_UNAVAILABLE) || Buffer.byteLength(output) >= LIST_MAX_BYTES) {
+        const why = output.startsWith(LOG_UNAVAILABLE) ? output : `more than ${LIST_MAX_BYTES} bytes`;
+        return { ok: false, podName: name, reason: 'failed', message: `cannot read the listing: ${why}` };
+      }
+      return { ok: true, podName: name, output };
+    }
     if (outcome.state !== 'failed') throw new Error('unreachable');
     let message = outcome.message;
     if (outcome.reason === 'failed') {

@@ -5,8 +5,8 @@ export const MAX_LABEL_LENGTH = 63;
 /** Maximum length in bytes of one path component on Linux file systems (NAME_MAX). */
 export const MAX_DIRECTORY_NAME_BYTES = 255;
 
-/** Helper pod operations. */
-export type HelperOperation = 'create' | 'delete';
+/** Helper pod operations: make or remove a volume directory, or list a base directory (orphan report). */
+export type HelperOperation = 'create' | 'delete' | 'list';
 
 /**
  * Short, stable hash of a string: the first `length` hex characters of its SHA-256.
