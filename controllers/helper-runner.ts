@@ -4,6 +4,7 @@ import { ANN_HELPER_PATH, HELPER_CONTAINER } from '../src/domain/constants.js';
 import { buildHelperPod } from '../src/domain/helper-pod.js';
 import {
   classifyHelper,
+  deletedFailure,
   timeoutFailure,
   type HelperFailureReason,
   type HelperState,
@@ -35,13 +36,20 @@ export interface HelperRequest {
 
 /** Outcome of a helper run. On failure `message` says what happened (scheduler message, exit code and stderr). */
 export type HelperResult =
-  | { readonly ok: true; readonly podName: string }
+  /** `output`: the helper's log, for `list` runs (the directory names). */
+  | { readonly ok: true; readonly podName: string; readonly output?: string }
   | { readonly ok: false; readonly podName: string; readonly reason: HelperFailureReason; readonly message: string };
 
-type Listener = (pod: V1Pod | undefined) => void;
+/** Called with the current pod, or with undefined and the deleted object once it is gone. */
+type Listener = (pod: V1Pod | undefined, deleted?: V1Pod) => void;
 
 /** Lines of a failed helper's log quoted in events. */
 const LOG_TAIL_LINES = 20;
+/** Lines of a `list` helper's log read back (directory names). */
+const LIST_MAX_LINES = 100_000;
+const LIST_MAX_BYTES = 8 * 1024 * 1024;
+/** How ProvisionerApi.readPodLog says the log could not be read. */
+const LOG_UNAVAILABLE = '(log unavailable:';
 
 /**
  * Runs helper pods and waits for them through the helper informer (no polling): creates the pod (or adopts the one a
@@ -66,7 +74,10 @@ export class HelperRunner {
   onHelperEvent(pod: V1Pod, deleted: boolean): void {
     const name = pod.metadata?.name;
     if (!name) return;
-    for (const listener of [...(this.listeners.get(name) ?? [])]) listener(deleted ? undefined : pod);
+    for (const listener of [...(this.listeners.get(name) ?? [])]) {
+      if (deleted) listener(undefined, pod);
+      else listener(pod);
+    }
   }
 
   /** Names of helpers a run is working with right now (the leftover sweep must not touch them). */
@@ -157,6 +168,7 @@ export class HelperRunner {
     const { settings, metrics, kube, clock } = this.deps;
     const name = pod.metadata?.name ?? '';
     let last: HelperState = classifyHelper(pod);
+    let lastPod: V1Pod = pod;
     let scheduledAt: number | undefined;
     const final = await new Promise<HelperState | 'deleted' | 'timeout'>((resolve) => {
       let done = false;
@@ -168,8 +180,12 @@ export class HelperRunner {
         stop();
         resolve(value);
       };
-      const observe = (current: V1Pod | undefined): void => {
-        if (current === undefined) return finish('deleted');
+      const observe = (current: V1Pod | undefined, deletedPod?: V1Pod): void => {
+        if (current === undefined) {
+          if (deletedPod) lastPod = deletedPod;
+          return finish('deleted');
+        }
+        lastPod = current;
         last = classifyHelper(current);
         if (scheduledAt === undefined && current.spec?.nodeName) {
           scheduledAt = clock();
@@ -184,10 +200,20 @@ export class HelperRunner {
     if (scheduledAt !== undefined) metrics.phase(operation, 'helper_run', (clock() - scheduledAt) / 1000);
 
     if (final === 'deleted') {
-      return { ok: false, podName: name, reason: 'failed', message: 'the helper pod was deleted before it finished' };
+      const gone = deletedFailure(lastPod);
+      logger.warn({ helper: name, reason: gone.reason }, `helper pod failed: ${gone.message}`);
+      return { ok: false, podName: name, reason: gone.reason, message: gone.message };
     }
     const outcome = final === 'timeout' ? timeoutFailure(last, settings.timeoutSeconds) : final;
-    if (outcome.state === 'succeeded') return { ok: true, podName: name };
+    if (outcome.state === 'succeeded') {
+      if (operation !== 'list') return { ok: true, podName: name };
+      const output = await kube.readPodLog(settings.namespace, name, HELPER_CONTAINER, LIST_MAX_LINES, LIST_MAX_BYTES);
+      if (output.startsWith(LOG_UNAVAILABLE) || Buffer.byteLength(output) >= LIST_MAX_BYTES) {
+        const why = output.startsWith(LOG_UNAVAILABLE) ? output : `more than ${LIST_MAX_BYTES} bytes`;
+        return { ok: false, podName: name, reason: 'failed', message: `cannot read the listing: ${why}` };
+      }
+      return { ok: true, podName: name, output };
+    }
     if (outcome.state !== 'failed') throw new Error('unreachable');
     let message = outcome.message;
     if (outcome.reason === 'failed') {

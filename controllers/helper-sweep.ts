@@ -27,6 +27,7 @@ export function leftoverReason(helper: V1Pod, cache: ClusterCache): string | und
     return undefined;
   }
   if (operation === 'delete') return cache.volume(volumeName) ? undefined : `volume ${volumeName} no longer exists`;
+  if (operation === 'list') return 'no orphan report is waiting for this list helper';
   return `unknown operation ${JSON.stringify(operation)}`;
 }
 

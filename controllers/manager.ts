@@ -7,6 +7,7 @@ import type {
   V1StorageClass,
 } from '@kubernetes/client-node';
 import { HELPER_SELECTOR, LABEL_HOSTNAME } from '../src/domain/constants.js';
+import type { HelperOperation } from '../src/domain/names.js';
 import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
 import type { KubeClients } from '../src/kube/client.js';
 import { EventRecorder } from '../src/kube/events.js';
@@ -19,6 +20,7 @@ import { WorkQueue } from '../src/runtime/work-queue.js';
 import { DeleteController } from './delete.js';
 import { HelperRunner } from './helper-runner.js';
 import { sweepLeftoverHelpers } from './helper-sweep.js';
+import { reportOrphanDirectories } from './orphan-report.js';
 import type { ClusterCache, ControllerMetrics } from './ports.js';
 import { ProvisionController } from './provision.js';
 
@@ -33,7 +35,7 @@ const INDEX_CLAIM = 'claim';
 
 /** Adapts the Prometheus metrics to what the reconcilers record. */
 export function controllerMetrics(metrics: Metrics): ControllerMetrics {
-  const op = (operation: 'create' | 'delete') => (operation === 'create' ? 'provision' : 'delete');
+  const op = (operation: HelperOperation) => (operation === 'create' ? 'provision' : operation);
   return {
     provisionFinished(className, source, ok, seconds) {
       (ok ? metrics.provisionTotal : metrics.provisionFailedTotal).inc({ class: className, source });
@@ -72,6 +74,8 @@ export class ProvisionerManager {
   readonly runner: HelperRunner;
   private readonly api: ProvisionerApi;
   private housekeeping: NodeJS.Timeout | undefined;
+  private orphanReport: NodeJS.Timeout | undefined;
+  private readonly deleter: DeleteController;
   private leading = false;
 
   constructor(
@@ -166,7 +170,7 @@ export class ProvisionerManager {
         reclaimPolicyOverride: config.pvReclaimPolicy,
       },
     });
-    const deleter = new DeleteController({
+    const deleter = (this.deleter = new DeleteController({
       cache,
       kube: this.api,
       events,
@@ -179,7 +183,7 @@ export class ProvisionerManager {
         tolerationPolicy: config.tolerationPolicy,
         nodeGonePolicy: config.nodeGonePolicy,
       },
-    });
+    }));
     const queueOptions = {
       concurrency: config.concurrency,
       baseDelaySeconds: config.retryBaseDelaySeconds,
@@ -255,6 +259,29 @@ export class ProvisionerManager {
     this.claimQueue.start();
     this.volumeQueue.start();
     this.housekeeping = setInterval(() => void this.housekeep(), HOUSEKEEPING_SECONDS * 1000);
+    const minutes = this.deps.config.orphanReportMinutes;
+    if (minutes > 0) {
+      void this.reportOrphans();
+      this.orphanReport = setInterval(() => void this.reportOrphans(), minutes * 60 * 1000);
+    }
+  }
+
+  /** Lists the base directories on every node and reports directories no PV points to; never throws. */
+  async reportOrphans(): Promise<void> {
+    const { config, metrics, logger } = this.deps;
+    try {
+      await reportOrphanDirectories({
+        cache: this.cache(),
+        runner: this.runner,
+        defaultBase: config.pvDir,
+        knownBases: this.deleter.knownBaseDirectories(),
+        tolerationPolicy: config.tolerationPolicy,
+        setCount: (node, count) => metrics.orphanDirectories.set({ node }, count),
+        logger,
+      });
+    } catch (err) {
+      logger.warn({ err }, 'orphan report failed; will retry');
+    }
   }
 
   /** Deletes leftover helpers and refreshes the volumes gauge; errors are logged, never thrown. */
@@ -286,6 +313,7 @@ export class ProvisionerManager {
   /** Stops taking work, lets in-flight reconciles finish up to `graceSeconds`, stops the informers. */
   async shutdown(graceSeconds: number): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
+    if (this.orphanReport) clearInterval(this.orphanReport);
     await Promise.all([this.claimQueue.shutdown(graceSeconds), this.volumeQueue.shutdown(graceSeconds)]);
     for (const i of this.informers()) i.stop();
   }

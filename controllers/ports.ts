@@ -52,7 +52,13 @@ export interface KubeWriter {
   /** Deletes a pod (grace period 0), optionally only if its uid matches; NotFound is success. */
   deletePod(namespace: string, name: string, uid?: string): Promise<void>;
   /** Last `tailLines` lines of a container's log, or a note saying why it is unavailable (never throws). */
-  readPodLog(namespace: string, name: string, container: string, tailLines: number): Promise<string>;
+  readPodLog(
+    namespace: string,
+    name: string,
+    container: string,
+    tailLines: number,
+    limitBytes?: number,
+  ): Promise<string>;
 }
 
 /** Event type. */

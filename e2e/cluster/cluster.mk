@@ -1,6 +1,6 @@
 # Local Kubernetes control plane for e2e tests; included by the main Makefile.
 # Binaries are built once into $(HPP_CACHE_DIR) (default ~/.cache/hostpath-provisioner).
-.PHONY: cluster-build cluster-up cluster-down
+.PHONY: cluster-build cluster-up cluster-down cluster-restart-apiserver
 
 cluster-build: ## build etcd and the Kubernetes binaries (cached; about 6 min on 2 cores the first time)
 	@bash e2e/cluster/build.sh
@@ -10,3 +10,6 @@ cluster-up: ## start etcd, kube-apiserver, controller-manager, scheduler (+ node
 
 cluster-down: ## stop the local cluster and remove .cluster/ state
 	@bash e2e/cluster/down.sh
+
+cluster-restart-apiserver: ## restart kube-apiserver of the running cluster with the same flags (etcd data kept)
+	@bash e2e/cluster/restart-apiserver.sh

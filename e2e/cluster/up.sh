@@ -90,6 +90,16 @@ start() {
   exit 1
 }
 
+# start_supervised <component> <command...>: like start, but the command is started again when it exits (as the
+# kubelet restarts static control-plane pods; kube-scheduler exits on purpose when its cache turns out inconsistent,
+# e.g. after an API server restart). The pid file names the supervising shell; down.sh stops its whole group.
+start_supervised() {
+  local name="$1"
+  shift
+  # shellcheck disable=SC2016
+  start "$name" bash -c 'while :; do "$@"; echo "'"$name"' exited with $?; restarting in 1 s"; sleep 1; done' "$name" "$@"
+}
+
 http_ok() { [[ "$(curl -fsS --max-time 2 "$@" 2>/dev/null)" == ok ]]; }
 etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'; }
 apiserver_ready() { http_ok --cacert "$PKI_DIR/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" "https://127.0.0.1:$APISERVER_PORT/readyz"; }
@@ -277,7 +287,7 @@ EOF
 
   log "starting kube-controller-manager (:$KCM_PORT) and kube-scheduler (:$SCHEDULER_PORT)"
   KCM_KC="$PKI_DIR/kube-controller-manager.kubeconfig"
-  start kube-controller-manager "$BIN/kube-controller-manager" \
+  start_supervised kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$KCM_KC" --authentication-kubeconfig "$KCM_KC" --authorization-kubeconfig "$KCM_KC" \
     --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
     --controllers '*' --leader-elect=false \
@@ -288,7 +298,7 @@ EOF
     --node-monitor-period 2s --node-monitor-grace-period 40s \
     --profiling=false
   SCHED_KC="$PKI_DIR/kube-scheduler.kubeconfig"
-  start kube-scheduler "$BIN/kube-scheduler" \
+  start_supervised kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$SCHED_KC" --authentication-kubeconfig "$SCHED_KC" --authorization-kubeconfig "$SCHED_KC" \
     --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" \
     --leader-elect=false --profiling=false

@@ -232,3 +232,19 @@ export async function restartNodeAgent(): Promise<void> {
   const result = spawnSync('bash', [join(REPO_ROOT, 'e2e', 'cluster', 'up.sh')], { cwd: REPO_ROOT, stdio: 'ignore' });
   if (result.status !== 0) throw new Error(`up.sh failed while restarting the node agent (exit ${result.status})`);
 }
+
+/**
+ * Restarts kube-apiserver with its own command line (`e2e/cluster/restart-apiserver.sh`): etcd and every object stay,
+ * every watch and connection breaks. Resolves once the API server is ready again.
+ *
+ * @param downSeconds - how long it stays down between stop and start.
+ */
+export async function restartApiServer(downSeconds = 0): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn('bash', [join(REPO_ROOT, 'e2e', 'cluster', 'restart-apiserver.sh'), String(downSeconds)], {
+    cwd: REPO_ROOT,
+    stdio: 'ignore',
+  });
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`restart-apiserver.sh failed (exit ${code}); see .cluster/logs/kube-apiserver.log`);
+}

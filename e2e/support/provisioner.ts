@@ -186,7 +186,17 @@ export async function startProvisioner(options: ProvisionerOptions = {}): Promis
     },
   );
   closeSync(fd);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // A test that fails before its afterAll stops the provisioner must not leave it acting on later tests' claims.
+  const killOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      process.removeListener('exit', killOnExit);
+      resolve(code);
+    }),
+  );
   const url = `http://127.0.0.1:${port}`;
   const ready = waitFor(
     `provisioner /readyz (log ${logPath})`,

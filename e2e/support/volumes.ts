@@ -186,10 +186,14 @@ export async function recordHelpers(namespace: string): Promise<HelperRecorder> 
   return { seen, stop: () => req.abort() };
 }
 
-/** Current helper pods in the provisioner namespace. */
+/** Current create and delete helper pods in the provisioner namespace (not the orphan report's list helpers). */
 export async function liveHelpers(namespace: string): Promise<V1Pod[]> {
   return (
-    await core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/managed-by=hostpath-provisioner' })
+    await core.listNamespacedPod({
+      namespace,
+      labelSelector:
+        'app.kubernetes.io/managed-by=hostpath-provisioner,hostpath-provisioner.io/operation in (create,delete)',
+    })
   ).items;
 }
 

@@ -20,6 +20,7 @@ import { dnsLabel, helperPodName, type HelperOperation } from './names.js';
  *   umask would narrow it), so non-root pods can write on every node alike.
  * - delete: remove the leaf and everything in it (as root with CAP_DAC_OVERRIDE/CAP_FOWNER: files of any owner and
  *   mode), then check it is gone; a non-zero exit carries rm's stderr.
+ * - list: print the name of every entry of the base directory itself, one per line (dot-files included); read only.
  */
 export const HELPER_SCRIPTS: Readonly<Record<HelperOperation, string>> = {
   create:
@@ -28,6 +29,9 @@ export const HELPER_SCRIPTS: Readonly<Record<HelperOperation, string>> = {
   delete:
     'set -eu; d="$1"; if [ -L "$d" ]; then echo "refusing: $d is a symbolic link" >&2; exit 2; fi; ' +
     'rm -rf -- "$d"; if [ -e "$d" ]; then echo "$d still exists after rm" >&2; exit 1; fi',
+  list:
+    'set -eu; d="$1"; cd -- "$d"; ' +
+    'for e in * .[!.]* ..?*; do if [ -e "$e" ] || [ -L "$e" ]; then printf "%s\\n" "$e"; fi; done',
 };
 
 /** Everything a helper pod needs, already decided. */
@@ -41,7 +45,7 @@ export interface HelperPodInput {
   readonly nodeName: string;
   /** Base directory on the node (mounted into the helper; never `/`). */
   readonly baseDirectory: string;
-  /** Name of the volume directory under the base directory (one path component). */
+  /** Name of the volume directory under the base directory (one path component); '' for `list`. */
   readonly directoryName: string;
   readonly image: string;
   readonly tolerations: readonly V1Toleration[];
@@ -64,10 +68,11 @@ export interface HelperPodInput {
  */
 export function buildHelperPod(input: HelperPodInput): V1Pod {
   const name = helperPodName(input.operation, input.volumeName);
-  const containerPath = `${HELPER_MOUNT_PATH}/${input.directoryName}`;
+  const listing = input.operation === 'list';
+  const containerPath = listing ? HELPER_MOUNT_PATH : `${HELPER_MOUNT_PATH}/${input.directoryName}`;
   const annotations: Record<string, string> = {
     [ANN_HELPER_VOLUME]: input.volumeName,
-    [ANN_HELPER_PATH]: `${input.baseDirectory}/${input.directoryName}`,
+    [ANN_HELPER_PATH]: listing ? input.baseDirectory : `${input.baseDirectory}/${input.directoryName}`,
   };
   if (input.claim) {
     annotations[ANN_HELPER_CLAIM] = input.claim.key;

@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 
 /** Named outcomes of a helper pod (metric label `outcome`). */
-export type HelperFailureReason = 'failed' | 'timeout' | 'image_pull' | 'unschedulable' | 'admission';
+export type HelperFailureReason = 'failed' | 'timeout' | 'image_pull' | 'unschedulable' | 'admission' | 'evicted';
 
 /** Where a helper pod stands, read from its status alone. */
 export type HelperState =
@@ -104,4 +104,26 @@ export function timeoutFailure(last: HelperState, timeoutSeconds: number): Extra
   }
   const detail = last.state === 'running' ? last.message : last.state;
   return { state: 'failed', reason: 'timeout', message: `did not finish within ${timeoutSeconds}s (${detail})` };
+}
+
+/**
+ * The failure to report when a helper pod is deleted by someone else before it finished. A pod the taint-eviction
+ * controller (or a preemption, or the eviction API) removes carries a `DisruptionTarget` condition saying why; then the
+ * reason is `evicted` and the message quotes it. Otherwise the reason is `failed`.
+ *
+ * @param last - the pod as last seen (the deleted object, when known).
+ */
+export function deletedFailure(last: V1Pod | undefined): Extract<HelperState, { state: 'failed' }> {
+  const disruption = last?.status?.conditions?.find((c) => c.type === 'DisruptionTarget' && c.status === 'True');
+  if (disruption) {
+    const node = last?.spec?.nodeName ? ` from node ${last.spec.nodeName}` : '';
+    return {
+      state: 'failed',
+      reason: 'evicted',
+      message: `the helper pod was evicted${node} before it finished (${disruption.reason ?? 'DisruptionTarget'}${
+        disruption.message ? `: ${disruption.message}` : ''
+      })`,
+    };
+  }
+  return { state: 'failed', reason: 'failed', message: 'the helper pod was deleted before it finished' };
 }

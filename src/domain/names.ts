@@ -5,8 +5,8 @@ export const MAX_LABEL_LENGTH = 63;
 /** Maximum length in bytes of one path component on Linux file systems (NAME_MAX). */
 export const MAX_DIRECTORY_NAME_BYTES = 255;
 
-/** Helper pod operations. */
-export type HelperOperation = 'create' | 'delete';
+/** Helper pod operations: make or remove a volume directory, or list a base directory (orphan report). */
+export type HelperOperation = 'create' | 'delete' | 'list';
 
 /**
  * Short, stable hash of a string: the first `length` hex characters of its SHA-256.
@@ -27,6 +27,9 @@ export function shortHash(text: string, length = 8): string {
 export function volumeNameForClaim(claimUid: string): string {
   return `pvc-${claimUid}`;
 }
+
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this replaces
+const NOT_IN_A_PATH_COMPONENT = /[/\u0000-\u001f\u007f]/g;
 
 /** Cuts `text` to at most `maxBytes` UTF-8 bytes without splitting a character. */
 function truncateBytes(text: string, maxBytes: number): string {
@@ -49,14 +52,18 @@ function truncateBytes(text: string, maxBytes: number): string {
  * @param namespace - claim namespace.
  * @param claimName - claim name.
  * @param volumeName - PV name, e.g. `pvc-<uid>`.
- * @returns a single path component of at most 255 bytes.
+ * @returns a single path component of at most 255 bytes: `/`, NUL and other control characters (impossible in
+ *   valid object names) are replaced by `_`, so no input can make it a path.
  */
 export function volumeDirectoryName(namespace: string, claimName: string, volumeName: string): string {
-  const full = `${namespace}-${claimName}-${volumeName}`;
+  // Valid object names never hold these; a hand-made object must still not turn the name into a path.
+  const safe = (text: string) => text.replace(NOT_IN_A_PATH_COMPONENT, '_');
+  const raw = `${namespace}-${claimName}-${volumeName}`;
+  const full = safe(raw);
   if (Buffer.byteLength(full, 'utf8') <= MAX_DIRECTORY_NAME_BYTES) return full;
-  const suffix = `-${shortHash(full)}-${volumeName}`;
+  const suffix = `-${shortHash(raw)}-${safe(volumeName)}`;
   const room = MAX_DIRECTORY_NAME_BYTES - Buffer.byteLength(suffix, 'utf8');
-  return `${truncateBytes(`${namespace}-${claimName}`, Math.max(room, 0))}${suffix}`;
+  return `${truncateBytes(safe(`${namespace}-${claimName}`), Math.max(room, 0))}${suffix}`;
 }
 
 /**

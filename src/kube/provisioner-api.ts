@@ -146,9 +146,15 @@ export class ProvisionerApi implements KubeWriter {
     }
   }
 
-  async readPodLog(namespace: string, name: string, container: string, tailLines: number): Promise<string> {
+  async readPodLog(
+    namespace: string,
+    name: string,
+    container: string,
+    tailLines: number,
+    limitBytes = 16 * 1024,
+  ): Promise<string> {
     try {
-      return await this.core.readNamespacedPodLog({ namespace, name, container, tailLines, limitBytes: 16 * 1024 });
+      return await this.core.readNamespacedPodLog({ namespace, name, container, tailLines, limitBytes });
     } catch (err) {
       return `(log unavailable: ${apiErrorMessage(err)})`;
     }

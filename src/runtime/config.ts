@@ -77,6 +77,7 @@ export const configSchema = z
     tolerationPolicy: z.enum(['node-taints', 'all', 'none']),
     helperPriorityClassName: z.string(),
     helperTimeoutSeconds: positiveInt,
+    orphanReportMinutes: z.coerce.number().int('must be an integer').min(0, 'must be ≥ 0'),
     concurrency: positiveInt,
     nodeGonePolicy: z.enum(['keep', 'delete']),
     metricsAddress: address,
@@ -190,6 +191,12 @@ export const configFields: { readonly [K in keyof Config]-?: FieldSpec } = {
     env: 'HELPER_TIMEOUT',
     help: 'seconds a helper pod may stay Pending/unschedulable before the attempt fails',
     default: () => 120,
+  },
+  orphanReportMinutes: {
+    flag: '--orphan-report-interval',
+    env: 'ORPHAN_REPORT_INTERVAL',
+    help: 'minutes between reports of directories no PV points to (listed by a helper per node; never removed); 0 = off',
+    default: () => 10,
   },
   concurrency: {
     flag: '--workers',

@@ -14,7 +14,8 @@ export type Operation = 'provision' | 'delete';
 /** Phase label of {@link Metrics.phaseDuration}. */
 export type Phase = 'queue_wait' | 'helper_scheduling' | 'helper_run' | 'pv_create';
 /** Outcome label of {@link Metrics.helperPods}. */
-export type HelperOutcome = 'succeeded' | 'failed' | 'timeout' | 'image_pull' | 'unschedulable' | 'admission';
+export type HelperOutcome =
+  'succeeded' | 'failed' | 'timeout' | 'image_pull' | 'unschedulable' | 'admission' | 'evicted';
 
 /** Every metric of the provisioner as a typed property, plus the registry that serves them. */
 export interface Metrics {

@@ -122,9 +122,11 @@ export class FakeKube implements KubeWriter {
     if (this.cache.helperMap.delete(name)) setImmediate(() => this.onPodDeleted(name));
     return Promise.resolve();
   }
+  /** Log of any helper without an entry in `logs`. */
+  podLog = '';
   readPodLog(_namespace: string, name: string) {
     this.calls.push(['readPodLog', name]);
-    return Promise.resolve(this.logs.get(name) ?? '');
+    return Promise.resolve(this.logs.get(name) ?? this.podLog);
   }
 }
 
