@@ -10,6 +10,7 @@ import {
   type HelperState,
 } from '../src/domain/helper-status.js';
 import type { HelperOperation } from '../src/domain/names.js';
+import { apiErrorMessage, apiStatusCode } from '../src/kube/client.js';
 import type { ClusterCache, Clock, ControllerMetrics, KubeWriter } from './ports.js';
 
 /** Settings of helper pods, from the configuration. */
@@ -42,6 +43,16 @@ export type HelperResult =
 
 /** Called with the current pod, or with undefined and the deleted object once it is gone. */
 type Listener = (pod: V1Pod | undefined, deleted?: V1Pod) => void;
+
+/**
+ * Why the API server refused to create a helper pod — admission (a ResourceQuota, a webhook, a LimitRange, pod
+ * security), an invalid spec (a bad BUSYBOX_IMAGE) — or undefined for errors worth retrying silently (conflicts,
+ * timeouts, server errors). These refusals will not fix themselves, so they are reported like a failed helper.
+ */
+export function refusedByApiServer(err: unknown): string | undefined {
+  const code = apiStatusCode(err);
+  return code === 400 || code === 403 || code === 422 ? apiErrorMessage(err) : undefined;
+}
 
 /** Lines of a failed helper's log quoted in events. */
 const LOG_TAIL_LINES = 20;
@@ -113,7 +124,21 @@ export class HelperRunner {
     this.running.add(name);
     const started = this.deps.clock();
     try {
-      const pod = await this.obtain(desired, logger);
+      let pod: V1Pod;
+      try {
+        pod = await this.obtain(desired, logger);
+      } catch (err) {
+        const refused = refusedByApiServer(err);
+        if (refused === undefined) throw err;
+        metrics.helperOutcome(request.operation, 'admission');
+        logger.warn({ helper: name, err }, `the API server refused the helper pod: ${refused}`);
+        return {
+          ok: false,
+          podName: name,
+          reason: 'admission',
+          message: `the API server refused the helper pod: ${refused}`,
+        };
+      }
       const result = await this.waitForOutcome(pod, request.operation, started, logger);
       metrics.helperOutcome(request.operation, result.ok ? 'succeeded' : result.reason);
       return result;

@@ -214,6 +214,28 @@ describe('ProvisionController', () => {
     expect(cache.helperMap.size).toBe(0);
   });
 
+  it('reports a helper pod the API server refuses (quota, invalid spec) on the claim, as an admission failure', async () => {
+    kube.createPod = () =>
+      Promise.reject(
+        Object.assign(new Error('forbidden'), {
+          code: 403,
+          body: JSON.stringify({
+            code: 403,
+            reason: 'Forbidden',
+            message: 'exceeded quota: noquota, requested: pods=1',
+          }),
+        }),
+      );
+    await expect(provision().reconcile('default/data', ctx)).rejects.toBeInstanceOf(ProvisioningError);
+    expect(events.recorded.at(-1)).toEqual([
+      'data',
+      'Warning',
+      'ProvisioningFailed',
+      'helper pod hostpath-create-pvc-u1 on node w1 failed (admission): the API server refused the helper pod: 403 Forbidden: exceeded quota: noquota, requested: pods=1',
+    ]);
+    expect(metrics.seen).toEqual(['helper create admission', 'provision microk8s-hostpath failed']);
+  });
+
   it('hands the claim back to the scheduler when the selected node is gone; no helper', async () => {
     cache.nodeMap.clear();
     expect(await provision().reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 30 });
