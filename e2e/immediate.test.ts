@@ -69,6 +69,23 @@ describe('Immediate binding', () => {
     }
   });
 
+  it('C09 with the preferred node cordoned, an untainted node is chosen, never a dedicated (tainted) one', async () => {
+    await core.patchNode({ name: 'hpp-plain', body: { spec: { unschedulable: true } } }, MERGE);
+    try {
+      const names = ['spread-0', 'spread-1', 'spread-2'];
+      for (const name of names) await createClaim(suite.ns.name, claim(name, { className: 'hostpath-immediate' }));
+      for (const name of names) {
+        const pv = await waitForBound(suite.ns.name, name);
+        const hostname = affinityHostname(pv) ?? '';
+        const chosen = (await core.listNode({ labelSelector: `kubernetes.io/hostname=${hostname}` })).items[0];
+        expect(chosen?.metadata?.name).not.toBe('hpp-plain');
+        expect(chosen?.spec?.taints ?? []).toEqual([]);
+      }
+    } finally {
+      await core.patchNode({ name: 'hpp-plain', body: { spec: { unschedulable: false } } }, MERGE);
+    }
+  });
+
   it('C09 no schedulable node matches: ProvisioningFailed, no PV', async () => {
     await applyStorageClass({
       metadata: { name: 'hostpath-nowhere' },

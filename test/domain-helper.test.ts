@@ -235,6 +235,12 @@ function node(
   };
 }
 
+function tainted(name: string, effect: string): V1Node {
+  const n = node(name);
+  n.spec = { taints: [{ key: 'dedicated', value: name, effect }] };
+  return n;
+}
+
 describe('chooseNodeForImmediate', () => {
   const nodes = [
     node('m1'),
@@ -274,6 +280,24 @@ describe('chooseNodeForImmediate', () => {
       'w2',
     ],
     ['no node', { nodes: [node('down', { ready: false })], volumeCounts: new Map() }, null],
+    [
+      'an untainted node before a tainted preferred one',
+      { nodes: [tainted('gpu', 'NoSchedule'), node('w9')], preferredNode: 'gpu', volumeCounts: new Map([['w9', 5]]) },
+      'w9',
+    ],
+    [
+      'NoExecute counts as tainted; PreferNoSchedule does not',
+      {
+        nodes: [tainted('db', 'NoExecute'), tainted('soft', 'PreferNoSchedule')],
+        volumeCounts: new Map([['soft', 3]]),
+      },
+      'soft',
+    ],
+    [
+      'only tainted nodes: still provisioned',
+      { nodes: [tainted('gpu', 'NoSchedule')], volumeCounts: new Map() },
+      'gpu',
+    ],
   ];
   it.each(table)('%s', (_name, input, expected) => {
     const result = chooseNodeForImmediate(input);

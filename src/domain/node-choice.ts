@@ -1,5 +1,6 @@
 import type { V1Node, V1TopologySelectorTerm } from '@kubernetes/client-node';
 import { LABEL_HOSTNAME } from './constants.js';
+import { untoleratedTaints } from './tolerations.js';
 
 /** Whether a node is Ready (condition Ready=True) and not cordoned (`spec.unschedulable`). */
 export function isReadyAndSchedulable(node: V1Node): boolean {
@@ -35,8 +36,9 @@ export interface NodeChoiceInput {
 
 /**
  * Chooses the node for a claim with Immediate binding (no selected node): among Ready, schedulable nodes matching
- * the class's allowedTopologies, the preferred node if eligible, else the one with the fewest of our volumes
- * (ties broken by name, so the choice is deterministic).
+ * the class's allowedTopologies — untainted ones first (no consumer is known, and a volume on a dedicated node is
+ * usable only by pods that tolerate its taints), tainted ones only when nothing else fits — the preferred node if it
+ * is among them, else the one with the fewest of our volumes (ties broken by name, so the choice is deterministic).
  *
  * @returns the node, or why none fits (a sentence for a ProvisioningFailed event).
  */
@@ -52,10 +54,14 @@ export function chooseNodeForImmediate(
       reason: `no Ready, schedulable node matches the StorageClass's allowedTopologies (${input.nodes.length} node(s) seen)`,
     };
   }
-  const preferred = eligible.find((n) => n.metadata?.name === input.preferredNode);
+  // No consumer is known yet, so a node any pod can use comes first: one without NoSchedule/NoExecute taints.
+  // Tainted nodes are used only when no untainted node is eligible.
+  const untainted = eligible.filter((n) => untoleratedTaints(n.spec?.taints ?? [], []).length === 0);
+  const pool = untainted.length > 0 ? untainted : eligible;
+  const preferred = pool.find((n) => n.metadata?.name === input.preferredNode);
   if (preferred) return { ok: true, node: preferred };
   const count = (n: V1Node) => input.volumeCounts.get(n.metadata?.name ?? '') ?? 0;
-  const sorted = [...eligible].sort(
+  const sorted = [...pool].sort(
     (a, b) => count(a) - count(b) || (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
   );
   return { ok: true, node: sorted[0]! };
