@@ -20,6 +20,10 @@ describe('checkBaseDirectory', () => {
     ['trailing slash', '/mnt/usb/', 'is not clean (empty component or trailing slash)'],
     ['newline', '/mnt/usb\n/etc', 'contains control characters'],
     ['NUL', '/mnt/usb\u0000', 'contains control characters'],
+    ['a component of 255 bytes', `/srv/${'a'.repeat(255)}`, null],
+    ['a component of 256 bytes', `/srv/${'a'.repeat(256)}`, 'has a component longer than 255 bytes'],
+    ['a component of 128 two-byte characters', `/srv/${'é'.repeat(128)}`, 'has a component longer than 255 bytes'],
+    ['too long as a whole', `/${'a/'.repeat(1920)}a`, 'is longer than 3840 bytes (no room for volume directories)'],
   ];
   it.each(table)('%s', (_name, dir, reason) => {
     expect(checkBaseDirectory(dir)).toEqual(reason === null ? { ok: true, path: dir } : { ok: false, reason });

@@ -119,6 +119,9 @@ export function runCommand(): Command {
       process.exitCode = 1;
       throw err;
     }
+    // Reconciles still running after the shutdown deadline must not act once the Lease is released: a new leader
+    // owns the work now. Exit rather than wait for their timers.
+    process.exit(process.exitCode ?? 0);
   });
   return cmd;
 }

@@ -1,5 +1,10 @@
 import { posix } from 'node:path';
 
+/** Longest path component Linux file systems accept (NAME_MAX), bytes. */
+const MAX_COMPONENT_BYTES = 255;
+/** Longest base directory: PATH_MAX (4096) less a slash and a volume directory name of up to 255 bytes. */
+const MAX_BASE_BYTES = 4096 - 1 - 255;
+
 /** Outcome of a path check: the accepted path, or why it was refused (a sentence for an Event). */
 export type PathCheck = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly reason: string };
 
@@ -9,7 +14,8 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /**
  * Validates a base directory (`PV_DIR` or a StorageClass's `pvDir`): it must be absolute, already clean
  * (`path.posix.normalize` leaves it unchanged, no trailing slash, no `//`), contain no `.` or `..` component and no
- * control characters, and not be `/`.
+ * control characters, and not be `/`; no component may exceed 255 bytes and the whole must leave room under
+ * PATH_MAX (4096 bytes) for a volume directory.
  *
  * @param dir - the configured directory.
  * @returns `{ ok: true, path }` or `{ ok: false, reason }`; never throws.
@@ -23,6 +29,12 @@ export function checkBaseDirectory(dir: string): PathCheck {
   if (parts.some((p) => p === '..')) return { ok: false, reason: 'contains ".."' };
   if (parts.some((p) => p === '.')) return { ok: false, reason: 'contains "."' };
   if (parts.some((p) => p === '')) return { ok: false, reason: 'is not clean (empty component or trailing slash)' };
+  if (parts.some((p) => Buffer.byteLength(p, 'utf8') > MAX_COMPONENT_BYTES)) {
+    return { ok: false, reason: `has a component longer than ${MAX_COMPONENT_BYTES} bytes` };
+  }
+  if (Buffer.byteLength(dir, 'utf8') > MAX_BASE_BYTES) {
+    return { ok: false, reason: `is longer than ${MAX_BASE_BYTES} bytes (no room for volume directories)` };
+  }
   if (posix.normalize(dir) !== dir) return { ok: false, reason: 'is not clean' };
   return { ok: true, path: dir };
 }
