@@ -55,12 +55,20 @@ describe('checkRemovablePath', () => {
     [
       'name without the PV',
       `${DEFAULT}/default-data`,
-      { ok: false, reason: `directory name default-data does not end with the volume name ${PV}` },
+      { ok: false, reason: `directory name default-data does not end with "-" and the volume name ${PV}` },
     ],
     ['relative', `default-data-${PV}`, { ok: false, reason: `path "default-data-${PV}" is not an absolute path` }],
   ];
   it.each(table)('%s', (_name, path, expected) => {
     expect(checkRemovablePath(path, PV, bases)).toEqual(expected);
+  });
+
+  it.each([
+    ['a hand-made PV named like its directory', '/mnt/usb/keepme', 'keepme'],
+    ['a short PV name matching the end of a neighbour', `/mnt/usb/ns-c-${PV}`, '6f'],
+    ['the PV name alone', `/mnt/usb/${PV}`, PV],
+  ])('refuses %s', (_n, path, volumeName) => {
+    expect(checkRemovablePath(path, volumeName, bases).ok).toBe(false);
   });
 
   it('refuses a base directory even when it also looks like a child of another base', () => {

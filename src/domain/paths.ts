@@ -41,7 +41,8 @@ export function checkBaseDirectory(dir: string): PathCheck {
 
 /**
  * Whether a volume directory may be removed: it must be a direct child of one of the known base directories,
- * not a base directory itself, and its last component must end with the PV name. Anything else — `/`, a path
+ * not a base directory itself, and its last component must end with `-<PV name>` (the layout
+ * `<namespace>-<claim>-<pv>` that we and the addon write; a hand-made PV `keep` at `<base>/keep` is not ours to remove). Anything else — `/`, a path
  * through `..`, a hand-made PV pointing at `/srv/important` — is refused, and the data is left alone.
  * Symbolic links cannot be seen from here; the helper refuses to follow one (see the helper pod's script).
  *
@@ -66,8 +67,8 @@ export function checkRemovablePath(
       reason: `path ${path} is not directly under a known base directory (${knownBases.join(', ') || 'none'})`,
     };
   }
-  if (volumeName === '' || !leaf.endsWith(volumeName)) {
-    return { ok: false, reason: `directory name ${leaf} does not end with the volume name ${volumeName}` };
+  if (volumeName === '' || !leaf.endsWith(`-${volumeName}`)) {
+    return { ok: false, reason: `directory name ${leaf} does not end with "-" and the volume name ${volumeName}` };
   }
   return { ok: true, path, base, leaf };
 }
