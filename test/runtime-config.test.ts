@@ -131,6 +131,14 @@ describe('loadConfig', () => {
     expect(err.message).toContain('--pv-dir / PV_DIR = "x": must be an absolute path');
   });
 
+  it.each([
+    [{ BUSYBOX_IMAGE: ' ' }, 'BUSYBOX_IMAGE', 'must be an image reference without white space'],
+    [{ WORKERS: '1e9' }, 'WORKERS', 'must be ≤ 1000'],
+  ])('refuses %j', (env, name, message) => {
+    const err = configError(() => loadConfig({}, env));
+    expect(err.issues.map((i) => [i.env, i.message])).toEqual([[name, expect.stringContaining(message)]]);
+  });
+
   it('checks the leader-election timings as client-go does', () => {
     expect(configError(() => loadConfig({}, { RENEW_DEADLINE: '15' })).issues[0]?.env).toBe('LEASE_DURATION');
     expect(configError(() => loadConfig({}, { RETRY_PERIOD: '9' })).issues[0]?.env).toBe('RENEW_DEADLINE');

@@ -71,14 +71,17 @@ export const configSchema = z
       .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a valid namespace name (RFC 1123 label)'),
     nodeName: z.string().min(1, 'must not be empty').max(253, 'must be at most 253 characters'),
     pvDir: cleanAbsolutePath,
-    busyboxImage: z.string().min(1, 'must not be empty'),
+    busyboxImage: z
+      .string()
+      .min(1, 'must not be empty')
+      .regex(/^[^\s]+$/, 'must be an image reference without white space, e.g. busybox:1.37.0'),
     pvReclaimPolicy: z.enum(['Retain', 'Delete']).optional(),
     provisionerNames: commaList,
     tolerationPolicy: z.enum(['node-taints', 'all', 'none']),
     helperPriorityClassName: z.string(),
     helperTimeoutSeconds: positiveInt,
     orphanReportMinutes: z.coerce.number().int('must be an integer').min(0, 'must be ≥ 0'),
-    concurrency: positiveInt,
+    concurrency: positiveInt.max(1000, 'must be ≤ 1000'),
     nodeGonePolicy: z.enum(['keep', 'delete']),
     metricsAddress: address,
     leaderElect: bool,
