@@ -6,6 +6,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
 import { apiErrorMessage, apiStatusCode } from './client.js';
 import { matchesLabelSelector, parseLabelSelector, type LabelRequirement } from './label-selector.js';
+import { Sleeper } from '../runtime/sleeper.js';
 
 /** Informer notifications. */
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -121,7 +122,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private startPromise: Promise<void> | undefined;
   private resolveStart: (() => void) | undefined;
   private abort: AbortController | undefined;
-  private wake: (() => void) | undefined;
+  private readonly sleeper = new Sleeper();
   private resyncTimer: NodeJS.Timeout | undefined;
   private lastContact = performance.now();
 
@@ -171,7 +172,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.stopped = true;
     clearInterval(this.resyncTimer);
     this.abort?.abort();
-    this.wake?.();
+    this.sleeper.wake();
     this.resolveStart?.();
   }
 
@@ -270,22 +271,9 @@ export class ResilientInformer<T extends KubernetesObject> {
           { err, reason: apiErrorMessage(err), attempt: failures, retryInSeconds: Math.round(delay * 1000) / 1000 },
           'list/watch failed, restarting',
         );
-        await this.sleep(delay);
+        await this.sleeper.sleep(delay);
       }
     }
-  }
-
-  private sleep(seconds: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, seconds * 1000);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    }).finally(() => {
-      this.wake = undefined;
-    });
   }
 
   private async relist(): Promise<void> {

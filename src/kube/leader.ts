@@ -2,6 +2,7 @@ import { V1MicroTime, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
 import { apiErrorMessage, isAlreadyExists, isConflict, isNotFound } from './client.js';
+import { Sleeper } from '../runtime/sleeper.js';
 
 /** The part of CoordinationV1Api the elector uses (the real CoordinationV1Api satisfies it; tests pass a fake). */
 export interface LeaseApi {
@@ -105,7 +106,7 @@ export class LeaderElector {
   private stopped = false;
   private running = false;
   private attempt: Promise<boolean> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly sleeper = new Sleeper();
   private lastHolder: string | undefined;
   private onNewLeader: ((identity: string) => void) | undefined;
 
@@ -153,7 +154,7 @@ export class LeaderElector {
       while (!this.stopped) {
         if (await this.tryOnce()) break;
         const jitter = 1 + 1.2 * (this.opts.random ?? Math.random)();
-        await this.sleep(this.opts.retryPeriodSeconds * jitter);
+        await this.sleeper.sleep(this.opts.retryPeriodSeconds * jitter);
       }
       if (this.stopped) return;
 
@@ -163,7 +164,7 @@ export class LeaderElector {
 
       let lastRenew = this.mono();
       while (!this.stopped) {
-        await this.sleep(this.opts.retryPeriodSeconds);
+        await this.sleeper.sleep(this.opts.retryPeriodSeconds);
         if (this.stopped) break;
         const ok = await this.withTimeout(this.tryOnce(), this.opts.renewDeadlineSeconds);
         if (this.stopped) break;
@@ -194,7 +195,7 @@ export class LeaderElector {
    */
   async release(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.sleeper.wake();
     await this.attempt?.catch(() => false);
     const lease = this.observed;
     // Also when an attempt in flight just won the Lease but run() has not yet marked this replica leader.
@@ -337,19 +338,6 @@ export class LeaderElector {
     } catch (err) {
       this.logger.error({ err }, `${what} threw`);
     }
-  }
-
-  private sleep(seconds: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, seconds * 1000);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    }).finally(() => {
-      this.wake = undefined;
-    });
   }
 
   /** Resolves false when the attempt takes longer than `seconds` (a hung request must not stall the renew loop). */
