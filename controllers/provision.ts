@@ -4,7 +4,7 @@ import { decideClaim } from '../src/domain/claim.js';
 import { helperPodName, volumeDirectoryName, volumeNameForClaim } from '../src/domain/names.js';
 import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
 import { effectiveReclaimPolicy, type ReclaimPolicy } from '../src/domain/storage-class.js';
-import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
+import { helperTolerations, untoleratedTaints, type TolerationPolicy } from '../src/domain/tolerations.js';
 import { buildVolume, nodeHostname, volumeHostname } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
@@ -222,11 +222,15 @@ export class ProvisionController {
     const name = choice.node.metadata?.name ?? '';
     const node = await kube.getNode(name);
     if (!node) throw new ProvisioningError(`node ${name} disappeared`);
+    const taints = untoleratedTaints(node.spec?.taints ?? [], []);
+    const tainted = taints.length
+      ? `; no untainted node fits, so only pods tolerating ${taints.map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`).join(', ')} can use the volume`
+      : '';
     events.event(
       claim,
       'Normal',
       'NodeChosen',
-      `Immediate binding: provisioning on node ${name} (${LABEL_HOSTNAME}=${nodeHostname(node)})`,
+      `Immediate binding: provisioning on node ${name} (${LABEL_HOSTNAME}=${nodeHostname(node)})${tainted}`,
     );
     return node;
   }

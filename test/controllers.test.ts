@@ -320,6 +320,17 @@ describe('ProvisionController', () => {
     ]);
   });
 
+  it('says when Immediate binding had to use a tainted node', async () => {
+    cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
+    delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];
+    kubelet({ phase: 'Succeeded' });
+    await provision().reconcile('default/data', ctx);
+    expect(events.recorded[0]?.slice(2)).toEqual([
+      'NodeChosen',
+      'Immediate binding: provisioning on node w1 (kubernetes.io/hostname=w1-host); no untainted node fits, so only pods tolerating dedicated=gpu:NoSchedule can use the volume',
+    ]);
+  });
+
   it('chooses a node for Immediate binding and says so', async () => {
     cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
     delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];

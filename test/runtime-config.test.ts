@@ -134,6 +134,7 @@ describe('loadConfig', () => {
   it.each([
     [{ BUSYBOX_IMAGE: ' ' }, 'BUSYBOX_IMAGE', 'must be an image reference without white space'],
     [{ WORKERS: '1e9' }, 'WORKERS', 'must be ≤ 1000'],
+    [{ METRICS_ADDRESS: 'nonsense' }, 'METRICS_ADDRESS', 'must be "[host]:port"'],
   ])('refuses %j', (env, name, message) => {
     const err = configError(() => loadConfig({}, env));
     expect(err.issues.map((i) => [i.env, i.message])).toEqual([[name, expect.stringContaining(message)]]);

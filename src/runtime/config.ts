@@ -60,7 +60,7 @@ const cleanAbsolutePath = z
 const address = z
   .string()
   .regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]*):\d{1,5}$/, 'must be "[host]:port", e.g. ":9090" or "127.0.0.1:0"')
-  .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, 'port must be ≤ 65535');
+  .refine((a) => !/:\d+$/.test(a) || Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, 'port must be ≤ 65535');
 
 /** Zod schema of the configuration; input values may be strings (from flags or environment variables). */
 export const configSchema = z
