@@ -16,6 +16,7 @@ import {
   modeOf,
   volumeDirOnNode,
   waitForBound,
+  drainNamespace,
 } from './support/volumes.js';
 
 let ns: TestNamespace;
@@ -30,8 +31,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // Let the provisioner clean up this file's volumes before it stops.
+  if (ns) await drainNamespace(ns);
   await provisioner?.stop();
-  await ns?.cleanup();
 });
 
 /** Creates the claim and its consumer, retrying while the API server is unreachable. */

@@ -22,6 +22,7 @@ import {
   volumeDirOnNode,
   waitForBound,
   waitForVolumeGone,
+  drainNamespace,
 } from './support/volumes.js';
 
 const HELPERS = { labelSelector: 'app.kubernetes.io/managed-by=hostpath-provisioner' };
@@ -41,9 +42,10 @@ beforeAll(async () => {
 afterAll(async () => {
   if (provisioner) {
     resume(provisioner);
+    // Let the provisioner clean up this file's volumes before it stops.
+    if (ns) await drainNamespace(ns);
     await provisioner.stop();
-  }
-  await ns?.cleanup();
+  } else await ns?.cleanup();
 });
 
 /** SIGKILLs the frozen provisioner and starts a new one in the same namespace (it waits for the Lease to expire). */

@@ -27,6 +27,7 @@ import {
   liveHelpers,
   volumeDirOnNode,
   waitForBound,
+  drainNamespace,
 } from './support/volumes.js';
 import { existsSync } from 'node:fs';
 
@@ -61,13 +62,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of replicas) {
-    if (alive(p)) {
-      resume(p);
-      await p.stop('SIGKILL');
-    }
-  }
-  await ns?.cleanup();
+  for (const p of replicas) if (alive(p)) resume(p);
+  // Let a live replica clean up this file's volumes before they stop.
+  if (ns && replicas.some(alive)) await drainNamespace(ns);
+  else await ns?.cleanup();
+  for (const p of replicas) if (alive(p)) await p.stop('SIGKILL');
 });
 
 describe('leader election', () => {

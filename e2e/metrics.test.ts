@@ -97,6 +97,11 @@ describe('metrics and events', () => {
     expect(refusals).toBeGreaterThanOrEqual(1);
     expect(sumOf(text, 'controller_persistentvolumeclaim_provision_total', { class: bad })).toBe(0);
     for (const name of names) {
+      // Events are written asynchronously; the claim may be Bound a moment before its event is stored.
+      await waitFor(
+        `ProvisioningSucceeded on ${name}`,
+        async () => (await eventCount('PersistentVolumeClaim', name, suite.ns.name, 'ProvisioningSucceeded')) === 1,
+      );
       expect(await eventCount('PersistentVolumeClaim', name, suite.ns.name, 'ProvisioningSucceeded')).toBe(1);
       expect(await eventCount('PersistentVolumeClaim', name, suite.ns.name, 'Provisioning')).toBe(1);
     }

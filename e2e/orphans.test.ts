@@ -17,6 +17,7 @@ import {
   DEFAULT_PV_DIR,
   volumeDirOnNode,
   waitForBound,
+  drainNamespace,
 } from './support/volumes.js';
 
 const STRAY = '00-stray-left-by-hand';
@@ -30,8 +31,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // Let the provisioner clean up this file's volumes before it stops.
+  if (ns) await drainNamespace(ns);
   await provisioner?.stop();
-  await ns?.cleanup();
 });
 
 describe('orphan directories', () => {

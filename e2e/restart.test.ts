@@ -19,6 +19,7 @@ import {
   volumeDirOnNode,
   waitForBound,
   type HelperRecorder,
+  drainNamespace,
 } from './support/volumes.js';
 
 let ns: TestNamespace;
@@ -35,9 +36,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // Let the provisioner clean up this file's volumes before it stops.
+  if (ns) await drainNamespace(ns);
   helpers?.stop();
   await provisioner?.stop();
-  await ns?.cleanup();
 });
 
 /** Creates a claim and its pod, then SIGKILLs the provisioner as soon as the create helper exists. */

@@ -1,6 +1,7 @@
 /**
  * The usual frame of an e2e test file: before all tests, the default StorageClass (or the file's own setup), a
- * provisioner process, a recorder of its helper pods and a test namespace; after all, everything stopped and removed.
+ * provisioner process, a recorder of its helper pods and a test namespace; after all, the namespace deleted and its
+ * volumes cleaned up by the provisioner, then everything stopped.
  */
 import { afterAll, beforeAll } from '@jest/globals';
 import { createTestNamespace, type TestNamespace } from './cluster.js';
@@ -10,7 +11,7 @@ import {
   type Provisioner,
   type ProvisionerOptions,
 } from './provisioner.js';
-import { recordHelpers, type HelperRecorder } from './volumes.js';
+import { drainNamespace, recordHelpers, type HelperRecorder } from './volumes.js';
 
 /** What the tests of a file use; read it inside tests (it is filled in by `beforeAll`). */
 export interface ProvisionerSuite {
@@ -46,9 +47,9 @@ export function provisionerSuite(prefix: string, options: SuiteOptions = {}): Pr
     ns = await createTestNamespace(prefix);
   });
   afterAll(async () => {
+    if (ns) await drainNamespace(ns);
     helpers?.stop();
     await provisioner?.stop();
-    await ns?.cleanup();
     await options.teardown?.();
   });
   const ready = <T>(value: T | undefined, what: string): T => {

@@ -207,3 +207,20 @@ export function tolerationSet(tolerations: readonly V1Toleration[] | undefined):
     ),
   ].sort();
 }
+
+/**
+ * Deletes a test namespace and waits (up to 60 s, never throwing) until the provisioner has cleaned up every
+ * Delete-policy volume its claims had — so a test file leaves no Released volumes for the next file's provisioner.
+ * Call it while the provisioner still runs.
+ */
+export async function drainNamespace(ns: { name: string; cleanup(): Promise<void> }): Promise<void> {
+  await ns.cleanup();
+  await waitFor(
+    `volumes of ${ns.name} cleaned up`,
+    async () =>
+      !(await core.listPersistentVolume()).items.some(
+        (pv) => pv.spec?.claimRef?.namespace === ns.name && pv.spec.persistentVolumeReclaimPolicy === 'Delete',
+      ),
+    { timeoutMs: 60_000, intervalMs: 500 },
+  ).catch(() => undefined);
+}
