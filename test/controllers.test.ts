@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
+import { helperContainer } from './support/pods.js';
 import type { V1Node, V1PersistentVolume, V1Pod, V1StorageClass } from '@kubernetes/client-node';
 import { DeleteController } from '../controllers/delete.js';
 import { HelperRunner } from '../controllers/helper-runner.js';
@@ -148,16 +149,7 @@ describe('ProvisionController', () => {
   it('reports a failed helper with its exit code and log tail, creates no PV, deletes the helper and retries', async () => {
     kubelet({
       phase: 'Failed',
-      containerStatuses: [
-        {
-          name: 'helper',
-          image: 'b',
-          imageID: '',
-          ready: false,
-          restartCount: 0,
-          state: { terminated: { exitCode: 1, reason: 'Error' } },
-        },
-      ],
+      containerStatuses: [helperContainer({ terminated: { exitCode: 1, reason: 'Error' } }, 'b')],
     });
     kube.logs.set('hostpath-create-pvc-u1', "mkdir: can't create directory: Read-only file system\n");
     await expect(provision().reconcile('default/data', ctx)).rejects.toBeInstanceOf(ProvisioningError);
@@ -176,14 +168,7 @@ describe('ProvisionController', () => {
     kubelet({
       phase: 'Pending',
       containerStatuses: [
-        {
-          name: 'helper',
-          image: 'busybox:does-not-exist',
-          imageID: '',
-          ready: false,
-          restartCount: 0,
-          state: { waiting: { reason: 'ErrImagePull', message: 'not found' } },
-        },
+        helperContainer({ waiting: { reason: 'ErrImagePull', message: 'not found' } }, 'busybox:does-not-exist'),
       ],
     });
     await expect(provision().reconcile('default/data', ctx)).rejects.toThrow(
@@ -433,16 +418,7 @@ describe('DeleteController', () => {
     cache.pvs.set('pvc-u1', released());
     kubelet({
       phase: 'Failed',
-      containerStatuses: [
-        {
-          name: 'helper',
-          image: 'b',
-          imageID: '',
-          ready: false,
-          restartCount: 0,
-          state: { terminated: { exitCode: 1 } },
-        },
-      ],
+      containerStatuses: [helperContainer({ terminated: { exitCode: 1 } }, 'b')],
     });
     kube.logs.set('hostpath-delete-pvc-u1', "rm: can't remove 'x': Operation not permitted");
     await expect(deleter().reconcile('pvc-u1', ctx)).rejects.toThrow("rm: can't remove 'x': Operation not permitted");

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { helperContainer } from './support/pods.js';
 import { buildHelperPod, HELPER_SCRIPTS } from '../src/domain/helper-pod.js';
 import { classifyHelper, timeoutFailure } from '../src/domain/helper-status.js';
 import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
@@ -115,16 +116,7 @@ describe('classifyHelper', () => {
       pod(
         {
           phase: 'Failed',
-          containerStatuses: [
-            {
-              name: 'helper',
-              image: 'b',
-              imageID: '',
-              ready: false,
-              restartCount: 0,
-              state: { terminated: { exitCode: 1, reason: 'Error' } },
-            },
-          ],
+          containerStatuses: [helperContainer({ terminated: { exitCode: 1, reason: 'Error' } })],
         },
         'w1',
       ),
@@ -145,16 +137,10 @@ describe('classifyHelper', () => {
         {
           phase: 'Pending',
           containerStatuses: [
-            {
-              name: 'helper',
-              image: 'busybox:does-not-exist',
-              imageID: '',
-              ready: false,
-              restartCount: 0,
-              state: {
-                waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "busybox:does-not-exist"' },
-              },
-            },
+            helperContainer(
+              { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "busybox:does-not-exist"' } },
+              'busybox:does-not-exist',
+            ),
           ],
         },
         'w1',
@@ -190,16 +176,7 @@ describe('classifyHelper', () => {
       pod(
         {
           phase: 'Pending',
-          containerStatuses: [
-            {
-              name: 'helper',
-              image: 'b',
-              imageID: '',
-              ready: false,
-              restartCount: 0,
-              state: { waiting: { reason: 'ContainerCreating' } },
-            },
-          ],
+          containerStatuses: [helperContainer({ waiting: { reason: 'ContainerCreating' } })],
         },
         'w1',
       ),
