@@ -42,6 +42,8 @@ let ns: TestNamespace;
 let provisioner: Provisioner;
 let helpers: HelperRecorder;
 const cleanups: (() => unknown)[] = [];
+/** StorageClasses of this file, deleted after its volumes are cleaned up. */
+const classes: string[] = [];
 
 function chattr(flag: '+i' | '-i', path: string): void {
   const r = spawnSync('chattr', [flag, path], { encoding: 'utf8' });
@@ -102,7 +104,7 @@ beforeAll(async () => {
       reclaimPolicy: 'Delete',
       parameters: { pvDir },
     });
-    cleanups.push(() => storage.deleteStorageClass({ name }).catch(() => undefined));
+    classes.push(name);
   }
   provisioner = await startProvisioner({
     args: ['--helper-timeout', String(HELPER_TIMEOUT), '--retry-base-delay', '1', '--retry-max-delay', '5'],
@@ -119,10 +121,11 @@ afterAll(async () => {
       process.stderr.write(`cleanup failed: ${String(err)}\n`);
     }
   }
-  // Let the provisioner clean up this file's volumes before it stops.
+  // Let the provisioner clean up this file's volumes before it stops (their classes name the base directories).
   if (ns) await drainNamespace(ns);
   helpers?.stop();
   await provisioner?.stop();
+  for (const name of classes) await storage.deleteStorageClass({ name }).catch(() => undefined);
 });
 
 describe('helper faults on a real node', () => {
