@@ -2,7 +2,8 @@ import type { V1PersistentVolume } from '@kubernetes/client-node';
 import { VOLUME_FINALIZER } from '../src/domain/constants.js';
 import { checkBaseDirectory, checkRemovablePath } from '../src/domain/paths.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
-import { decideVolume, volumeHostname, volumePath } from '../src/domain/volume.js';
+import { helperPodName } from '../src/domain/names.js';
+import { decideVolume, volumeHostname, volumePath, type VolumeDecision } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
 import type {
@@ -26,6 +27,11 @@ export interface DeleteSettings {
   readonly tolerationPolicy: TolerationPolicy;
   /** keep (default): the PV stays Released and is re-checked slowly; delete: the PV object is deleted, data left. */
   readonly nodeGonePolicy: NodeGonePolicy;
+}
+
+/** The reason a non-delete decision gives, for the log. */
+function decisionWhy(decision: VolumeDecision): string {
+  return 'why' in decision ? decision.why : decision.action;
 }
 
 /** Seconds between re-checks of a PV whose node is gone or whose path was refused. */
@@ -82,25 +88,43 @@ export class DeleteController {
    * @returns nothing or a slow re-check; throws {@link DeletionError} (or an API error) to retry with backoff.
    */
   async reconcile(name: string, ctx: ReconcileContext): Promise<ReconcileResult> {
-    const { cache, kube, events, settings, metrics } = this.deps;
-    const pv = cache.volume(name);
-    if (!pv) return;
-    const uid = pv.metadata?.uid ?? '';
+    const { cache, kube, events, settings, metrics, helpers } = this.deps;
+    const cached = cache.volume(name);
+    if (!cached) return;
+    const uid = cached.metadata?.uid ?? '';
     if (this.cleaned.isFinished(uid)) return; // our own delete is not in the cache yet
-    const decision = decideVolume(pv, settings.provisionerNames);
     const logger = ctx.logger.child({ pv: name });
-    switch (decision.action) {
-      case 'ignore':
-        logger.debug({ why: decision.why }, 'nothing to do');
+    let pv = cached;
+    let decision = decideVolume(pv, settings.provisionerNames);
+    if (decision.action === 'delete') {
+      // The only destructive step: decide again on the object as the API server has it now, never on the cache
+      // (it may be stale while the admin switches the PV to Retain or re-binds it), as sig-storage-lib does.
+      const live = await kube.readVolume(name);
+      if (!live || live.metadata?.uid !== uid) {
+        logger.info('the volume is gone or was re-created under the same name; nothing to delete');
+        await helpers.removeHelper('delete', name, logger);
         return;
-      case 'ensure-finalizer':
-        await kube.addVolumeFinalizer(name, VOLUME_FINALIZER);
-        return;
-      case 'release-finalizer':
-        await kube.removeVolumeFinalizer(name, VOLUME_FINALIZER);
-        return;
-      case 'delete':
-        break;
+      }
+      pv = live;
+      decision = decideVolume(pv, settings.provisionerNames);
+      if (decision.action !== 'delete')
+        logger.info({ why: decisionWhy(decision) }, 'the volume no longer asks for deletion');
+    }
+    if (decision.action !== 'delete') {
+      // A delete helper left by an earlier run (crash, lost Lease) must not remove data the PV no longer marks
+      // for deletion: remove it whatever the decision.
+      await helpers.removeHelper('delete', name, logger);
+      switch (decision.action) {
+        case 'ignore':
+          logger.debug({ why: decision.why }, 'nothing to do');
+          return;
+        case 'ensure-finalizer':
+          await kube.addVolumeFinalizer(name, VOLUME_FINALIZER);
+          return;
+        case 'release-finalizer':
+          await kube.removeVolumeFinalizer(name, VOLUME_FINALIZER);
+          return;
+      }
     }
     const className = pv.spec?.storageClassName ?? '';
     const started = this.deps.clock();
@@ -117,8 +141,9 @@ export class DeleteController {
       return { requeueAfterSeconds: SLOW_RECHECK_SECONDS };
     }
     const hostname = volumeHostname(pv);
-    const cached = hostname ? cache.nodeByHostname(hostname) : undefined;
-    const node = cached?.metadata?.name ? await kube.getNode(cached.metadata.name) : undefined;
+    // Live lookup by hostname label, then by name: a node missing from the cache for a moment (informer lag,
+    // re-registration, a relabelled hostname) must not count as gone.
+    const node = hostname ? await kube.findNode(hostname) : undefined;
     if (!node) {
       const where = hostname ? `node ${hostname} no longer exists` : 'the volume is pinned to no node';
       if (settings.nodeGonePolicy === 'delete') {
@@ -131,7 +156,7 @@ export class DeleteController {
     }
     const nodeName = node.metadata?.name ?? '';
     const log = logger.child({ node: nodeName, operation: 'delete' });
-    const result = await this.deps.helpers.run(
+    const result = await helpers.run(
       {
         operation: 'delete',
         volumeName: name,
@@ -139,6 +164,7 @@ export class DeleteController {
         baseDirectory: safe.base,
         directoryName: safe.leaf,
         tolerations: helperTolerations(settings.tolerationPolicy, node.spec?.taints ?? []),
+        volumeUid: uid,
       },
       log,
     );
@@ -154,12 +180,24 @@ export class DeleteController {
     return;
   }
 
+  /**
+   * Called for every PV add/update the informer sees: when the PV no longer decides "delete" (switched to Retain,
+   * re-bound, annotated away), its delete helper is removed at once, even while a run waits for it to be scheduled,
+   * so a helper Pending on an unreachable node can never start `rm -rf` later. No API call unless such a helper exists.
+   */
+  async onVolumeChanged(pv: V1PersistentVolume, logger: ReconcileContext['logger']): Promise<void> {
+    const name = pv.metadata?.name ?? '';
+    if (!name || !this.deps.cache.helper(helperPodName('delete', name))) return;
+    if (decideVolume(pv, this.deps.settings.provisionerNames).action === 'delete') return;
+    await this.deps.helpers.removeHelper('delete', name, logger.child({ pv: name }));
+  }
+
   /** Deletes the PV object (uid precondition) and then removes our finalizer so the API server lets it go. */
   private async removeVolumeObject(pv: V1PersistentVolume): Promise<void> {
     const { kube } = this.deps;
     if (!pv.metadata?.deletionTimestamp) await kube.deleteVolume(pv.metadata?.name ?? '', pv.metadata?.uid ?? '');
-    if ((pv.metadata?.finalizers ?? []).includes(VOLUME_FINALIZER)) {
-      await kube.removeVolumeFinalizer(pv.metadata?.name ?? '', VOLUME_FINALIZER);
-    }
+    // Unconditionally: it reads the PV fresh and does nothing when our finalizer is absent (the object we hold may
+    // predate the finalizer being added, and a kept finalizer leaves the PV Terminating forever).
+    await kube.removeVolumeFinalizer(pv.metadata?.name ?? '', VOLUME_FINALIZER);
   }
 }

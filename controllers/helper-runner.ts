@@ -1,6 +1,6 @@
 import type { V1Node, V1Pod, V1Toleration } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ANN_HELPER_PATH, HELPER_CONTAINER } from '../src/domain/constants.js';
+import { ANN_HELPER_PATH, ANN_HELPER_VOLUME_UID, HELPER_CONTAINER } from '../src/domain/constants.js';
 import { buildHelperPod } from '../src/domain/helper-pod.js';
 import {
   classifyHelper,
@@ -9,7 +9,7 @@ import {
   type HelperFailureReason,
   type HelperState,
 } from '../src/domain/helper-status.js';
-import type { HelperOperation } from '../src/domain/names.js';
+import { helperPodName, type HelperOperation } from '../src/domain/names.js';
 import { apiErrorMessage, apiStatusCode } from '../src/kube/client.js';
 import type { ClusterCache, Clock, ControllerMetrics, KubeWriter } from './ports.js';
 
@@ -33,6 +33,8 @@ export interface HelperRequest {
   readonly directoryName: string;
   readonly tolerations: readonly V1Toleration[];
   readonly claim?: { readonly key: string; readonly uid: string };
+  /** For delete helpers: the uid of the PV (read live just before); an existing helper is adopted only if it matches. */
+  readonly volumeUid?: string;
 }
 
 /** Outcome of a helper run. On failure `message` says what happened (scheduler message, exit code and stderr). */
@@ -118,15 +120,18 @@ export class HelperRunner {
       priorityClassName: settings.priorityClassName,
       activeDeadlineSeconds: settings.timeoutSeconds,
       ...(request.claim ? { claim: request.claim } : {}),
+      ...(request.volumeUid !== undefined ? { volumeUid: request.volumeUid } : {}),
     });
     const name = desired.metadata?.name ?? '';
     if (this.running.has(name)) throw new Error(`helper ${name} is already being run`);
     this.running.add(name);
     const started = this.deps.clock();
+    let podUid: string | undefined;
     try {
       let pod: V1Pod;
       try {
         pod = await this.obtain(desired, logger);
+        podUid = pod.metadata?.uid;
       } catch (err) {
         const refused = refusedByApiServer(err);
         if (refused === undefined) throw err;
@@ -143,11 +148,28 @@ export class HelperRunner {
       metrics.helperOutcome(request.operation, result.ok ? 'succeeded' : result.reason);
       return result;
     } finally {
-      await kube.deletePod(settings.namespace, name).catch((err: unknown) => {
+      // By uid: never the pod another replica (after a lost Lease) or a later run created under the same name.
+      await kube.deletePod(settings.namespace, name, podUid).catch((err: unknown) => {
         logger.warn({ err, helper: name }, 'could not delete helper pod; the leftover sweep will retry');
       });
       this.running.delete(name);
     }
+  }
+
+  /**
+   * Deletes the helper of `operation` for `volumeName` if one exists (by uid), whether or not a run waits on it: a
+   * waiting run then fails with "deleted" and its reconcile decides again. Used when the object no longer asks for
+   * the helper's work (a PV switched to Retain or re-bound while its delete helper was Pending).
+   *
+   * @returns true when a helper was deleted.
+   */
+  async removeHelper(operation: HelperOperation, volumeName: string, logger: Logger): Promise<boolean> {
+    const name = helperPodName(operation, volumeName);
+    const existing = this.deps.cache.helper(name);
+    if (!existing || existing.metadata?.deletionTimestamp) return false;
+    logger.info({ helper: name }, 'deleting a helper pod whose work is no longer wanted');
+    await this.deps.kube.deletePod(this.deps.settings.namespace, name, existing.metadata?.uid);
+    return true;
   }
 
   /** Creates the helper, or adopts an existing one with the same name and spec; replaces a stale one. */
@@ -162,8 +184,11 @@ export class HelperRunner {
         const sameNode =
           JSON.stringify(existing.spec?.affinity?.nodeAffinity) ===
           JSON.stringify(desired.spec?.affinity?.nodeAffinity);
+        const sameVolume =
+          existing.metadata?.annotations?.[ANN_HELPER_VOLUME_UID] ===
+          desired.metadata?.annotations?.[ANN_HELPER_VOLUME_UID];
         const terminal = existing.status?.phase === 'Failed';
-        if (!existing.metadata?.deletionTimestamp && samePath && sameNode && !terminal) {
+        if (!existing.metadata?.deletionTimestamp && samePath && sameNode && sameVolume && !terminal) {
           logger.info({ helper: name }, 'adopting existing helper pod');
           return existing;
         }

@@ -198,8 +198,20 @@ export class ProvisionerManager {
       deleter.reconcile(key, ctx),
     );
 
-    const enqueueClaim = (c: V1PersistentVolumeClaim) => this.claimQueue.add(objectKey(c));
-    const enqueueVolume = (v: V1PersistentVolume) => this.volumeQueue.add(objectKey(v));
+    // A standby enqueues nothing (its queues never run, so keys would pile up): startLeading enqueues everything.
+    const enqueueClaim = (c: V1PersistentVolumeClaim) => {
+      if (this.leading) this.claimQueue.add(objectKey(c));
+    };
+    const enqueueVolume = (v: V1PersistentVolume) => {
+      if (!this.leading) return;
+      this.volumeQueue.add(objectKey(v));
+      void deleter.onVolumeChanged(v, logger).catch((err: unknown) => {
+        logger.warn(
+          { err, pv: objectKey(v) },
+          'could not remove an unwanted delete helper; the next reconcile retries',
+        );
+      });
+    };
     this.claims.on('add', enqueueClaim);
     this.claims.on('update', enqueueClaim);
     this.volumes.on('add', enqueueVolume);
@@ -293,6 +305,7 @@ export class ProvisionerManager {
         kube: this.api,
         runner: this.runner,
         namespace: config.namespace,
+        provisionerNames: config.provisionerNames,
         logger,
       });
     } catch (err) {

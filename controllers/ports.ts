@@ -39,14 +39,26 @@ export type CreateResult<T> =
 export interface KubeWriter {
   /** Live read of a node (taints change: never trust the cache for them). Undefined when it does not exist. */
   getNode(name: string): Promise<V1Node | undefined>;
+  /**
+   * Live lookup of the node a volume is pinned to: the node whose `kubernetes.io/hostname` label equals `hostname`
+   * (a label-selected list), else the node named `hostname`. Undefined only when the API server knows neither.
+   */
+  findNode(hostname: string): Promise<V1Node | undefined>;
+  /** Live read of a PV (never the cache: used right before destructive work). Undefined when it does not exist. */
+  readVolume(name: string): Promise<V1PersistentVolume | undefined>;
+  /** Live read of a claim (used right before a PV is created for it). Undefined when it does not exist. */
+  readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
   createVolume(pv: V1PersistentVolume): Promise<CreateResult<V1PersistentVolume>>;
-  /** Deletes a PV with a uid precondition; NotFound is success. */
+  /** Deletes a PV with a uid precondition; NotFound and Conflict (another object of that name: not ours) are success. */
   deleteVolume(name: string, uid: string): Promise<void>;
   /** Adds a finalizer to a PV if missing (fresh read, resourceVersion-guarded patch, retried on conflict). */
   addVolumeFinalizer(name: string, finalizer: string): Promise<void>;
   /** Removes a finalizer from a PV if present (same guarantees); NotFound is success. */
   removeVolumeFinalizer(name: string, finalizer: string): Promise<void>;
-  /** Removes one annotation from a claim (used to hand a claim back to the scheduler). NotFound is success. */
+  /**
+   * Removes one annotation from a claim (used to hand a claim back to the scheduler), only while it still has the
+   * value the caller saw (JSON-patch `test`). NotFound and a changed or removed value are success (nothing to do).
+   */
   removeClaimAnnotation(claim: V1PersistentVolumeClaim, key: string): Promise<void>;
   createPod(pod: V1Pod): Promise<CreateResult<V1Pod>>;
   /** Deletes a pod (grace period 0), optionally only if its uid matches; NotFound is success. */

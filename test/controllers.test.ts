@@ -3,7 +3,8 @@ import { helperContainer } from './support/pods.js';
 import type { V1Node, V1PersistentVolume, V1Pod, V1StorageClass } from '@kubernetes/client-node';
 import { DeleteController } from '../controllers/delete.js';
 import { HelperRunner } from '../controllers/helper-runner.js';
-import { sweepLeftoverHelpers } from '../controllers/helper-sweep.js';
+import { leftoverReason, sweepLeftoverHelpers } from '../controllers/helper-sweep.js';
+import { buildHelperPod } from '../src/domain/helper-pod.js';
 import { ProvisionController, ProvisioningError } from '../controllers/provision.js';
 import { FakeCache, FakeEvents, FakeKube, FakeMetrics, silentLogger } from './support/fakes.js';
 
@@ -395,7 +396,8 @@ describe('DeleteController', () => {
     expect(helper?.spec?.containers[0]?.command?.[4]).toBe('/hostpath-base/default-data-pvc-u1');
     expect(helper?.spec?.volumes?.[0]?.hostPath?.path).toBe(BASE);
     expect(kube.calls).toEqual([
-      ['getNode', 'w1'],
+      ['readVolume', 'pvc-u1'],
+      ['findNode', 'w1-host'],
       ['createPod', 'hostpath-delete-pvc-u1'],
       ['deletePod', 'hostpath-delete-pvc-u1'],
       ['deleteVolume', 'pvc-u1'],
@@ -434,7 +436,7 @@ describe('DeleteController', () => {
   ])('refuses a path %s: no helper, data untouched, Warning', async (_n, path) => {
     cache.pvs.set('pvc-u1', released({}, path));
     expect(await deleter().reconcile('pvc-u1', ctx)).toEqual({ requeueAfterSeconds: 300 });
-    expect(kube.calls).toEqual([]);
+    expect(kube.calls).toEqual([['readVolume', 'pvc-u1']]);
     expect(events.recorded[0]?.slice(0, 3)).toEqual(['pvc-u1', 'Warning', 'VolumeFailedDelete']);
     expect(events.recorded[0]?.[3]).toMatch(
       /^refusing to remove the volume's directory: .*; the data is left in place$/,
@@ -457,7 +459,10 @@ describe('DeleteController', () => {
     cache.pvs.set('pvc-u1', released());
     cache.nodeMap.clear();
     expect(await deleter().reconcile('pvc-u1', ctx)).toEqual({ requeueAfterSeconds: 300 });
-    expect(kube.calls).toEqual([]);
+    expect(kube.calls).toEqual([
+      ['readVolume', 'pvc-u1'],
+      ['findNode', 'w1-host'],
+    ]);
     expect(events.recorded[0]?.[3]).toBe(
       `node w1-host no longer exists: the data in ${BASE}/default-data-pvc-u1 cannot be removed; the PV is kept and re-checked (node-gone-policy=keep)`,
     );
@@ -467,7 +472,7 @@ describe('DeleteController', () => {
     cache.pvs.set('pvc-u1', released());
     cache.nodeMap.clear();
     await deleter('delete').reconcile('pvc-u1', ctx);
-    expect(kube.calls.map((c) => c[0])).toEqual(['deleteVolume', 'removeVolumeFinalizer']);
+    expect(kube.calls.map((c) => c[0])).toEqual(['readVolume', 'findNode', 'deleteVolume', 'removeVolumeFinalizer']);
   });
 
   it('never runs a helper for Retain', async () => {
@@ -475,6 +480,76 @@ describe('DeleteController', () => {
     await deleter().reconcile('pvc-u1', ctx);
     expect(kube.calls).toEqual([
       ['removeVolumeFinalizer', 'pvc-u1 external-provisioner.volume.kubernetes.io/finalizer'],
+    ]);
+  });
+  it('decides again on the live PV: a stale cache saying Released + Delete runs no helper once the PV is Retain', async () => {
+    cache.pvs.set('pvc-u1', released());
+    kube.liveVolumes.set('pvc-u1', released({ persistentVolumeReclaimPolicy: 'Retain' }));
+    kubelet({ phase: 'Succeeded' });
+    await deleter().reconcile('pvc-u1', ctx);
+    expect(kube.calls).toEqual([
+      ['readVolume', 'pvc-u1'],
+      ['removeVolumeFinalizer', 'pvc-u1 external-provisioner.volume.kubernetes.io/finalizer'],
+    ]);
+  });
+
+  it('a PV gone or re-created under its name (another uid) runs no helper', async () => {
+    cache.pvs.set('pvc-u1', released());
+    kube.liveVolumes.set('pvc-u1', null);
+    await deleter().reconcile('pvc-u1', ctx);
+    const recreated = released();
+    kube.liveVolumes.set('pvc-u1', { ...recreated, metadata: { ...recreated.metadata, uid: 'other' } });
+    await deleter().reconcile('pvc-u1', ctx);
+    expect(kube.calls).toEqual([
+      ['readVolume', 'pvc-u1'],
+      ['readVolume', 'pvc-u1'],
+    ]);
+  });
+
+  it.each([
+    ['switched to Retain', released({ persistentVolumeReclaimPolicy: 'Retain' }), 'removeVolumeFinalizer'],
+    ['re-bound', { ...released(), status: { phase: 'Bound' } }, undefined],
+  ])('removes a delete helper left by an earlier run when the PV was %s', async (_n, pv, write) => {
+    cache.pvs.set('pvc-u1', pv);
+    cache.helperMap.set('hostpath-delete-pvc-u1', {
+      metadata: { name: 'hostpath-delete-pvc-u1', uid: 'old-helper' },
+      status: { phase: 'Pending' },
+    });
+    await deleter().reconcile('pvc-u1', ctx);
+    expect(kube.calls.map((c) => c[0])).toEqual(['deletePod', ...(write ? [write] : [])]);
+    expect(cache.helperMap.has('hostpath-delete-pvc-u1')).toBe(false);
+  });
+
+  it('removes the delete helper as soon as the informer shows the PV no longer asks for deletion', async () => {
+    const controller = deleter();
+    cache.helperMap.set('hostpath-delete-pvc-u1', { metadata: { name: 'hostpath-delete-pvc-u1', uid: 'h' } });
+    await controller.onVolumeChanged(released(), silentLogger); // still Released + Delete: kept
+    expect(kube.calls).toEqual([]);
+    await controller.onVolumeChanged(released({ persistentVolumeReclaimPolicy: 'Retain' }), silentLogger);
+    expect(kube.calls).toEqual([['deletePod', 'hostpath-delete-pvc-u1']]);
+  });
+
+  it('does not adopt a delete helper made for another PV object of the same name', async () => {
+    cache.pvs.set('pvc-u1', released());
+    const stale = buildHelperPod({
+      operation: 'delete',
+      volumeName: 'pvc-u1',
+      namespace: 'kube-system',
+      nodeName: 'w1',
+      baseDirectory: BASE,
+      directoryName: 'default-data-pvc-u1',
+      image: 'busybox:1.37.0',
+      tolerations: [],
+      priorityClassName: '',
+      activeDeadlineSeconds: 5,
+      volumeUid: 'an-older-pv',
+    });
+    cache.helperMap.set('hostpath-delete-pvc-u1', { ...stale, metadata: { ...stale.metadata, uid: 'old' } });
+    kubelet({ phase: 'Succeeded' });
+    await deleter().reconcile('pvc-u1', ctx);
+    expect(kube.calls.slice(2, 4)).toEqual([
+      ['deletePod', 'hostpath-delete-pvc-u1'],
+      ['createPod', 'hostpath-delete-pvc-u1'],
     ]);
   });
 });
@@ -503,7 +578,73 @@ describe('sweepLeftoverHelpers', () => {
       }),
     );
     cache.helperMap.set('c', helper('c', 'delete', { 'hostpath-provisioner.io/volume-name': 'pvc-gone' }));
-    const deleted = await sweepLeftoverHelpers({ cache, kube, runner, namespace: 'kube-system', logger: silentLogger });
+    const deleted = await sweepLeftoverHelpers({
+      cache,
+      kube,
+      runner,
+      namespace: 'kube-system',
+      provisionerNames: ['microk8s.io/hostpath'],
+      logger: silentLogger,
+    });
     expect(deleted).toEqual(['a', 'c']);
+  });
+
+  it.each([
+    ['Released, Delete, same uid and path', released(), 'pv-uid', `${BASE}/default-data-pvc-u1`, undefined],
+    [
+      'switched to Retain',
+      released({ persistentVolumeReclaimPolicy: 'Retain' }),
+      'pv-uid',
+      `${BASE}/default-data-pvc-u1`,
+      'volume pvc-u1 no longer asks for deletion',
+    ],
+    [
+      're-bound',
+      { ...released(), status: { phase: 'Bound' } },
+      'pv-uid',
+      `${BASE}/default-data-pvc-u1`,
+      'volume pvc-u1 no longer asks for deletion',
+    ],
+    [
+      'another PV object of that name',
+      released(),
+      'older-uid',
+      `${BASE}/default-data-pvc-u1`,
+      'it was made for another object named pvc-u1',
+    ],
+    [
+      'a helper without a PV uid (older version)',
+      released(),
+      undefined,
+      `${BASE}/default-data-pvc-u1`,
+      'it was made for another object named pvc-u1',
+    ],
+    ['another path', released(), 'pv-uid', `${BASE}/other-pvc-u1`, 'volume pvc-u1 points at another path now'],
+  ])('a delete helper when the PV is %s', (_n, pv, volumeUid, path, reason) => {
+    cache.pvs.set('pvc-u1', pv);
+    const annotations: Record<string, string> = {
+      'hostpath-provisioner.io/volume-name': 'pvc-u1',
+      'hostpath-provisioner.io/path': path,
+    };
+    if (volumeUid) annotations['hostpath-provisioner.io/volume-uid'] = volumeUid;
+    const helper: V1Pod = { metadata: { labels: { 'hostpath-provisioner.io/operation': 'delete' }, annotations } };
+    expect(leftoverReason(helper, cache, ['microk8s.io/hostpath'])).toBe(reason);
+  });
+
+  it('a create helper of a claim being deleted is a leftover', () => {
+    cache.claims.set('default/data', {
+      metadata: { name: 'data', namespace: 'default', uid: 'u1', deletionTimestamp: new Date(0) },
+    });
+    const helper: V1Pod = {
+      metadata: {
+        labels: { 'hostpath-provisioner.io/operation': 'create' },
+        annotations: {
+          'hostpath-provisioner.io/volume-name': 'pvc-u1',
+          'hostpath-provisioner.io/claim': 'default/data',
+          'hostpath-provisioner.io/claim-uid': 'u1',
+        },
+      },
+    };
+    expect(leftoverReason(helper, cache, ['microk8s.io/hostpath'])).toBe('claim default/data is being deleted');
   });
 });

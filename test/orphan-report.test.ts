@@ -72,7 +72,7 @@ describe('list helper', () => {
         annotations: { 'hostpath-provisioner.io/volume-name': 'w1-1234abcd' },
       },
     };
-    expect(leftoverReason(p, new FakeCache())).toMatch(/list helper/);
+    expect(leftoverReason(p, new FakeCache(), ['microk8s.io/hostpath'])).toMatch(/list helper/);
   });
 });
 

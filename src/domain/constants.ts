@@ -30,6 +30,8 @@ export const ANN_HELPER_VOLUME = 'hostpath-provisioner.io/volume-name';
 export const ANN_HELPER_CLAIM = 'hostpath-provisioner.io/claim';
 export const ANN_HELPER_CLAIM_UID = 'hostpath-provisioner.io/claim-uid';
 export const ANN_HELPER_PATH = 'hostpath-provisioner.io/path';
+/** On delete helpers: the uid of the PV whose directory they remove (a helper outliving its PV object is never adopted). */
+export const ANN_HELPER_VOLUME_UID = 'hostpath-provisioner.io/volume-uid';
 /** Label selector that finds every helper pod of ours. */
 export const HELPER_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
 /** Name of the helper pod's only container (its log is read on failure). */

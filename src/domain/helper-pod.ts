@@ -4,6 +4,7 @@ import {
   ANN_HELPER_CLAIM_UID,
   ANN_HELPER_PATH,
   ANN_HELPER_VOLUME,
+  ANN_HELPER_VOLUME_UID,
   HELPER_CONTAINER,
   HELPER_MOUNT_PATH,
   LABEL_HELPER_OPERATION,
@@ -55,6 +56,8 @@ export interface HelperPodInput {
   readonly activeDeadlineSeconds: number;
   /** The claim the create helper serves (`namespace/name` and uid), for cleanup after restarts. */
   readonly claim?: { readonly key: string; readonly uid: string };
+  /** The uid of the PV a delete helper serves: a later run adopts the helper only for the same PV object. */
+  readonly volumeUid?: string;
 }
 
 /**
@@ -78,6 +81,7 @@ export function buildHelperPod(input: HelperPodInput): V1Pod {
     annotations[ANN_HELPER_CLAIM] = input.claim.key;
     annotations[ANN_HELPER_CLAIM_UID] = input.claim.uid;
   }
+  if (input.volumeUid !== undefined) annotations[ANN_HELPER_VOLUME_UID] = input.volumeUid;
   return {
     apiVersion: 'v1',
     kind: 'Pod',

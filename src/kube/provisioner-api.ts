@@ -8,6 +8,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { CreateResult, KubeWriter } from '../../controllers/ports.js';
+import { LABEL_HOSTNAME } from '../domain/constants.js';
 import { apiErrorMessage, isAlreadyExists, isConflict, isNotFound } from './client.js';
 
 /** JSON Patch operation (RFC 6902). */
@@ -41,6 +42,32 @@ export class ProvisionerApi implements KubeWriter {
     }
   }
 
+  /** Live lookup by `kubernetes.io/hostname` label (list with a label selector), else by name; undefined if neither. */
+  async findNode(hostname: string): Promise<V1Node | undefined> {
+    const list = await this.core.listNode({ labelSelector: `${LABEL_HOSTNAME}=${hostname}` });
+    return list.items[0] ?? (await this.getNode(hostname));
+  }
+
+  /** Live GET of a PV; undefined on 404. */
+  async readVolume(name: string): Promise<V1PersistentVolume | undefined> {
+    try {
+      return await this.core.readPersistentVolume({ name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Live GET of a claim; undefined on 404. */
+  async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
+    try {
+      return await this.core.readNamespacedPersistentVolumeClaim({ namespace, name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   /** POST a PV; on AlreadyExists reads the existing one back. */
   async createVolume(pv: V1PersistentVolume): Promise<CreateResult<V1PersistentVolume>> {
     try {
@@ -60,7 +87,7 @@ export class ProvisionerApi implements KubeWriter {
     try {
       await this.core.deletePersistentVolume({ name, body: { preconditions: { uid } } });
     } catch (err) {
-      if (isNotFound(err)) return;
+      if (isNotFound(err) || isConflict(err)) return;
       throw err;
     }
   }
@@ -103,15 +130,21 @@ export class ProvisionerApi implements KubeWriter {
   }
 
   async removeClaimAnnotation(claim: V1PersistentVolumeClaim, key: string): Promise<void> {
-    if (claim.metadata?.annotations?.[key] === undefined) return;
-    const body: JsonPatchOp[] = [{ op: 'remove', path: `/metadata/annotations/${pointer(key)}` }];
+    const value = claim.metadata?.annotations?.[key];
+    if (value === undefined) return;
+    const path = `/metadata/annotations/${pointer(key)}`;
+    const body: JsonPatchOp[] = [
+      { op: 'test', path, value },
+      { op: 'remove', path },
+    ];
     try {
       await this.core.patchNamespacedPersistentVolumeClaim(
-        { name: claim.metadata.name ?? '', namespace: claim.metadata.namespace ?? '', body },
+        { name: claim.metadata?.name ?? '', namespace: claim.metadata?.namespace ?? '', body },
         JSON_PATCH,
       );
     } catch (err) {
-      if (isNotFound(err) || (err as { code?: number }).code === 422) return; // gone, or annotation already removed
+      // gone, or the annotation was changed or removed since the claim was read (the `test` failed: 422)
+      if (isNotFound(err) || (err as { code?: number }).code === 422) return;
       throw err;
     }
   }

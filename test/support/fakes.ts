@@ -79,9 +79,28 @@ export class FakeKube implements KubeWriter {
   onPodDeleted: (name: string) => void = () => undefined;
   constructor(private readonly cache: FakeCache) {}
 
+  /** What the API server has when it differs from the cache (a stale informer); `null` means deleted. */
+  liveVolumes = new Map<string, V1PersistentVolume | null>();
+  liveClaims = new Map<string, V1PersistentVolumeClaim | null>();
+
   getNode(name: string) {
     this.calls.push(['getNode', name]);
     return Promise.resolve(this.cache.nodeMap.get(name));
+  }
+  findNode(hostname: string) {
+    this.calls.push(['findNode', hostname]);
+    return Promise.resolve(this.cache.nodeByHostname(hostname) ?? this.cache.nodeMap.get(hostname));
+  }
+  readVolume(name: string) {
+    this.calls.push(['readVolume', name]);
+    const live = this.liveVolumes.get(name);
+    return Promise.resolve(live === null ? undefined : (live ?? this.cache.pvs.get(name)));
+  }
+  readClaim(namespace: string, name: string) {
+    const key = `${namespace}/${name}`;
+    this.calls.push(['readClaim', key]);
+    const live = this.liveClaims.get(key);
+    return Promise.resolve(live === null ? undefined : (live ?? this.cache.claims.get(key)));
   }
   createVolume(pv: V1PersistentVolume): Promise<CreateResult<V1PersistentVolume>> {
     const name = pv.metadata?.name ?? '';
