@@ -214,6 +214,17 @@ export class ProvisionerManager {
     };
     this.claims.on('add', enqueueClaim);
     this.claims.on('update', enqueueClaim);
+    this.claims.on('delete', (c) => provision.forget(c.metadata?.uid ?? ''));
+    // A pod waiting for a claim is what lets a selected node be used: its arrival or change requeues the claims.
+    const enqueueConsumed = (p: V1Pod) => {
+      for (const v of p.spec?.volumes ?? []) {
+        const claimName = v.persistentVolumeClaim?.claimName;
+        const claim = claimName ? this.claims.get(`${p.metadata?.namespace ?? ''}/${claimName}`) : undefined;
+        if (claim && !claim.spec?.volumeName) enqueueClaim(claim);
+      }
+    };
+    this.pods.on('add', enqueueConsumed);
+    this.pods.on('update', enqueueConsumed);
     this.volumes.on('add', enqueueVolume);
     this.volumes.on('update', enqueueVolume);
     const classChanged = (sc: V1StorageClass) => {

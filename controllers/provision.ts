@@ -1,13 +1,19 @@
-import type { V1Node, V1PersistentVolumeClaim, V1Toleration } from '@kubernetes/client-node';
+import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1Taint, V1Toleration } from '@kubernetes/client-node';
 import { ANN_SELECTED_NODE, LABEL_HOSTNAME } from '../src/domain/constants.js';
 import { decideClaim } from '../src/domain/claim.js';
 import { helperPodName, volumeDirectoryName, volumeNameForClaim } from '../src/domain/names.js';
 import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
 import { effectiveReclaimPolicy, type ReclaimPolicy } from '../src/domain/storage-class.js';
-import { helperTolerations, untoleratedTaints, type TolerationPolicy } from '../src/domain/tolerations.js';
+import {
+  formatTaint,
+  helperTolerations,
+  toleratesTaint,
+  untoleratedTaints,
+  type TolerationPolicy,
+} from '../src/domain/tolerations.js';
 import { buildVolume, nodeHostname, volumeHostname } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
-import type { HelperRunner } from './helper-runner.js';
+import { refusedByApiServer, type HelperRunner } from './helper-runner.js';
 import type {
   ClusterCache,
   Clock,
@@ -30,6 +36,52 @@ export interface ProvisionSettings {
   readonly reclaimPolicyOverride: ReclaimPolicy | undefined;
 }
 
+/** Seconds to wait for the pod informer to show a claim's consumer before saying there is none. */
+export const CONSUMER_GRACE_SECONDS = 10;
+/** Seconds before a refused claim is checked again without any change (its updates and its pods' requeue it). */
+export const REFUSAL_RECHECK_SECONDS = 300;
+/** Seconds after which an unchanged refusal is said again. */
+export const REFUSAL_REPEAT_SECONDS = 3600;
+
+/** The refusal of a claim whose selected node no waiting pod asks for. */
+export function noConsumerMessage(selectedNode: string): string {
+  return (
+    `no Pending pod mounts this claim: its selected node ${selectedNode} is used only for a pod waiting for the ` +
+    `claim (the annotation ${ANN_SELECTED_NODE} alone is not trusted); create the pod, or remove the annotation`
+  );
+}
+
+/**
+ * Which of the node's taints a create helper may tolerate for a claim with a selected node: those tolerated by a
+ * pod that mounts the claim and waits to be scheduled, choosing the first such pod that tolerates every
+ * NoSchedule/NoExecute taint of the node (the scheduler could place it there). Pure.
+ *
+ * @param node - the selected node, read live.
+ * @param consumers - Pending pods that mount the claim and are not bound to another node.
+ * @returns the taints to tolerate, or a message for a ProvisioningFailed event (no pod, or none may run there).
+ */
+export function consumerTaints(
+  node: V1Node,
+  consumers: readonly V1Pod[],
+): { readonly ok: true; readonly taints: V1Taint[] } | { readonly ok: false; readonly message: string } {
+  const name = node.metadata?.name ?? '';
+  const taints = node.spec?.taints ?? [];
+  if (consumers.length === 0) return { ok: false, message: noConsumerMessage(name) };
+  for (const pod of consumers) {
+    const tolerations = pod.spec?.tolerations ?? [];
+    if (untoleratedTaints(taints, tolerations).length === 0) {
+      return { ok: true, taints: taints.filter((t) => tolerations.some((tol) => toleratesTaint(tol, t))) };
+    }
+  }
+  const missing = untoleratedTaints(taints, consumers[0]?.spec?.tolerations ?? []);
+  return {
+    ok: false,
+    message:
+      `no pod that mounts this claim tolerates the taints of its selected node ${name} (${missing.map(formatTaint).join(', ')}); ` +
+      'no helper pod is started there — add the tolerations to the pod, or let the scheduler choose the node',
+  };
+}
+
 /** Error thrown to make the work queue retry a claim with backoff; the event has already been recorded. */
 export class ProvisioningError extends Error {
   override readonly name = 'ProvisioningError';
@@ -46,6 +98,8 @@ export class ProvisioningError extends Error {
 export class ProvisionController {
   /** When each claim (by uid) was first seen ready to provision: start of the end-to-end latency. */
   private readonly firstSeen = new Map<string, number>();
+  /** The last refusal said for each claim (by uid), so a resync does not repeat or re-count it. */
+  private readonly said = new Map<string, { readonly message: string; readonly at: number }>();
   /** Claim uids whose PV this process created; the cache may not show the PV yet. */
   private readonly provisioned: Expectations;
 
@@ -78,19 +132,24 @@ export class ProvisionController {
     const storageClass = className ? cache.storageClass(className) : undefined;
     const decision = decideClaim(claim, storageClass, settings.provisionerNames, settings.defaultBaseDirectory);
     const logger = ctx.logger.child({ pvc: key });
+    const uid = claim.metadata?.uid ?? '';
     if (decision.action === 'ignore') {
+      this.forget(uid);
       logger.debug({ why: decision.why }, 'nothing to do');
       return;
     }
     const source = claim.spec?.dataSourceRef?.kind ?? claim.spec?.dataSource?.kind ?? '';
     if (decision.action === 'refuse') {
-      logger.warn({ reason: decision.reason }, decision.message);
-      events.event(claim, 'Warning', 'ProvisioningFailed', decision.message);
-      this.deps.metrics.provisionFinished(className, source, false, 0);
-      return; // nothing changes until the claim or its class does; their updates requeue it
+      this.firstSeen.delete(uid);
+      // Said (and counted) once per refusal, not on every resync: nothing changes until the claim or its class does.
+      if (this.sayOnce(uid, decision.message)) {
+        logger.warn({ reason: decision.reason }, decision.message);
+        events.event(claim, 'Warning', 'ProvisioningFailed', decision.message);
+        this.deps.metrics.provisionFinished(className, source, false, 0);
+      }
+      return;
     }
 
-    const uid = claim.metadata?.uid ?? '';
     const volumeName = volumeNameForClaim(uid);
     const existing = cache.volume(volumeName);
     if (!existing && this.provisioned.isFinished(uid)) return; // our PV is not in the cache yet
@@ -103,6 +162,29 @@ export class ProvisionController {
     }
     const started = this.firstSeen.get(uid) ?? this.deps.clock();
     this.firstSeen.set(uid, started);
+    const refuse = (message: string): ReconcileResult => {
+      this.firstSeen.delete(uid);
+      if (this.sayOnce(uid, message)) {
+        logger.warn(message);
+        events.event(claim, 'Warning', 'ProvisioningFailed', message);
+        this.deps.metrics.provisionFinished(className, source, false, 0);
+      }
+      return { requeueAfterSeconds: REFUSAL_RECHECK_SECONDS }; // and on any change of the claim or its pods
+    };
+
+    // The selected node is whatever the claim's author (or the scheduler) wrote: it is trusted only for a pod that
+    // mounts the claim and waits to be scheduled (checked from the cache first: no API request for a claim alone).
+    const consumers =
+      decision.selectedNode === undefined
+        ? []
+        : cache
+            .consumers(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '')
+            .filter((pod) => !pod.spec?.nodeName || pod.spec.nodeName === decision.selectedNode);
+    if (decision.selectedNode !== undefined && consumers.length === 0) {
+      // The pod informer may lag behind the claim's: wait a little before saying there is no pod.
+      if (this.deps.clock() - started < CONSUMER_GRACE_SECONDS * 1000) return { requeueAfterSeconds: 2 };
+      return refuse(noConsumerMessage(decision.selectedNode));
+    }
 
     const node = await this.targetNode(
       claim,
@@ -115,12 +197,19 @@ export class ProvisionController {
     const nodeName = node.metadata?.name ?? '';
     const log = logger.child({ node: nodeName, pv: volumeName, operation: 'provision' });
 
+    let tolerations: V1Toleration[];
+    if (decision.selectedNode !== undefined) {
+      // The helper tolerates exactly those taints of the node that a waiting consumer tolerates.
+      const allowed = consumerTaints(node, consumers);
+      if (!allowed.ok) return refuse(allowed.message);
+      tolerations = helperTolerations(settings.tolerationPolicy, allowed.taints);
+    } else {
+      // Immediate binding: this provisioner chose the node (untainted ones first), no claim author did.
+      tolerations = helperTolerations(settings.tolerationPolicy, node.spec?.taints ?? []);
+    }
+
     events.event(claim, 'Normal', 'Provisioning', `External provisioner is provisioning volume for claim "${key}"`);
     const directoryName = volumeDirectoryName(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '', volumeName);
-    const consumerTolerations: V1Toleration[] = cache
-      .consumers(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '')
-      .flatMap((pod) => pod.spec?.tolerations ?? []);
-    const tolerations = helperTolerations(settings.tolerationPolicy, node.spec?.taints ?? [], consumerTolerations);
     const result = await this.deps.helpers.run(
       {
         operation: 'create',
@@ -152,8 +241,29 @@ export class ProvisionController {
       provisionerName: decision.provisionerName,
       identity: settings.identity,
     });
+    // The claim may have been deleted, or deleted and re-created, while the helper ran: read it once more.
+    const current = await this.deps.kube.readClaim(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '');
+    if (!current || current.metadata?.uid !== uid || current.metadata?.deletionTimestamp) {
+      this.forget(uid);
+      log.warn(
+        { path: pv.spec?.hostPath?.path },
+        'the claim was deleted while its directory was made; no PV is created (the empty directory is left)',
+      );
+      return;
+    }
     const pvStarted = this.deps.clock();
-    const created = await this.deps.kube.createVolume(pv);
+    let created: Awaited<ReturnType<KubeWriter['createVolume']>>;
+    try {
+      created = await this.deps.kube.createVolume(pv);
+    } catch (err) {
+      const refused = refusedByApiServer(err);
+      if (refused === undefined) throw err;
+      // A policy webhook, quota or validation: it will not fix itself, so the claim says why (and retries slowly).
+      const message = `the API server refused the PersistentVolume ${volumeName}: ${refused}`;
+      events.event(claim, 'Warning', 'ProvisioningFailed', message);
+      this.deps.metrics.provisionFinished(className, source, false, (this.deps.clock() - started) / 1000);
+      throw new ProvisioningError(message);
+    }
     if (!created.created && created.object?.spec?.claimRef?.uid !== uid) {
       const message = `volume ${volumeName} already exists and is not for this claim`;
       events.event(claim, 'Warning', 'ProvisioningFailed', message);
@@ -163,7 +273,7 @@ export class ProvisionController {
     this.deps.metrics.phase('create', 'pv_create', (now - pvStarted) / 1000);
     this.deps.metrics.provisionFinished(className, source, true, (now - started) / 1000);
     this.deps.metrics.provisionLatency(className, (now - started) / 1000);
-    this.firstSeen.delete(uid);
+    this.forget(uid);
     this.provisioned.finished(uid);
     events.event(
       claim,
@@ -173,6 +283,29 @@ export class ProvisionController {
     );
     log.info({ path: pv.spec?.hostPath?.path ?? pv.spec?.local?.path, hostname }, 'provisioned volume');
     return;
+  }
+
+  /** Drops what this controller remembers of a claim (call when the claim is deleted). */
+  forget(uid: string): void {
+    this.firstSeen.delete(uid);
+    this.said.delete(uid);
+  }
+
+  /** Number of claims with per-claim state (for tests of bounded memory). */
+  remembered(): number {
+    return new Set([...this.firstSeen.keys(), ...this.said.keys()]).size;
+  }
+
+  /**
+   * Whether a refusal should be said now: the first time, when its message changed, or after
+   * {@link REFUSAL_REPEAT_SECONDS} (a reminder in `kubectl describe`); records it when true.
+   */
+  private sayOnce(uid: string, message: string): boolean {
+    const now = this.deps.clock();
+    const last = this.said.get(uid);
+    if (last && last.message === message && now - last.at < REFUSAL_REPEAT_SECONDS * 1000) return false;
+    this.said.set(uid, { message, at: now });
+    return true;
   }
 
   /**
@@ -224,7 +357,7 @@ export class ProvisionController {
     if (!node) throw new ProvisioningError(`node ${name} disappeared`);
     const taints = untoleratedTaints(node.spec?.taints ?? [], []);
     const tainted = taints.length
-      ? `; no untainted node fits, so only pods tolerating ${taints.map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`).join(', ')} can use the volume`
+      ? `; no untainted node fits, so only pods tolerating ${taints.map(formatTaint).join(', ')} can use the volume`
       : '';
     events.event(
       claim,

@@ -36,9 +36,10 @@ let kube: FakeKube;
 let events: FakeEvents;
 let metrics: FakeMetrics;
 let runner: HelperRunner;
-const now = 0;
+let now = 0;
 
 function setup(timeoutSeconds = 5): void {
+  now = 0;
   cache = new FakeCache();
   kube = new FakeKube(cache);
   events = new FakeEvents();
@@ -117,7 +118,90 @@ function provision() {
 describe('ProvisionController', () => {
   beforeEach(() => setup());
 
-  it('provisions: live node read, helper with the node taints plus the consumer tolerations, PV, events', async () => {
+  it('a hand-annotated claim with no pod waiting for it gets no helper: after a grace, one ProvisioningFailed', async () => {
+    cache.pods = [];
+    const controller = provision();
+    expect(await controller.reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 2 });
+    now = 11_000;
+    expect(await controller.reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 300 });
+    await controller.reconcile('default/data', ctx); // a resync: not said or counted again
+    expect(kube.calls).toEqual([]);
+    expect(events.recorded).toEqual([
+      [
+        'data',
+        'Warning',
+        'ProvisioningFailed',
+        'no Pending pod mounts this claim: its selected node w1 is used only for a pod waiting for the claim (the annotation volume.kubernetes.io/selected-node alone is not trusted); create the pod, or remove the annotation',
+      ],
+    ]);
+    expect(metrics.seen).toEqual(['provision microk8s-hostpath failed']);
+  });
+
+  it('a claim whose pods do not tolerate the selected node gets no helper and an event naming the taints', async () => {
+    cache.nodeMap.set(
+      'w1',
+      node('w1', {
+        taints: [
+          { key: 'dedicated', value: 'gpu', effect: 'NoSchedule' },
+          { key: 'node-role.kubernetes.io/control-plane', effect: 'NoExecute' },
+        ],
+      }),
+    );
+    expect(await provision().reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 300 });
+    expect(kube.calls).toEqual([['getNode', 'w1']]);
+    expect(events.recorded.map((e) => e[3])).toEqual([
+      'no pod that mounts this claim tolerates the taints of its selected node w1 (node-role.kubernetes.io/control-plane:NoExecute); no helper pod is started there — add the tolerations to the pod, or let the scheduler choose the node',
+    ]);
+  });
+
+  it('a pod bound to another node does not vouch for the selected node', async () => {
+    cache.pods[0]!.spec!.nodeName = 'w2';
+    const controller = provision();
+    now = 11_000;
+    await controller.reconcile('default/data', ctx); // starts its grace now
+    now = 22_000;
+    await controller.reconcile('default/data', ctx);
+    expect(kube.calls).toEqual([]);
+    expect(events.recorded[0]?.[3]).toMatch(/^no Pending pod mounts this claim/);
+  });
+
+  it.each([
+    ['deleted', null],
+    ['re-created (another uid)', { metadata: { name: 'data', namespace: 'default', uid: 'u2' } }],
+  ])('no PV when the claim was %s while its helper ran', async (_n, live) => {
+    kube.liveClaims.set('default/data', live);
+    kubelet({ phase: 'Succeeded' });
+    const controller = provision();
+    await controller.reconcile('default/data', ctx);
+    expect(kube.calls.map((c) => c[0])).toEqual(['getNode', 'createPod', 'deletePod', 'readClaim']);
+    expect(cache.pvs.size).toBe(0);
+    expect(controller.remembered()).toBe(0);
+  });
+
+  it('a PV the API server refuses (policy webhook) becomes ProvisioningFailed with its message, retried', async () => {
+    kubelet({ phase: 'Succeeded' });
+    kube.createVolume = () =>
+      Promise.reject(
+        Object.assign(new Error('denied'), { code: 403, body: { message: 'hostPath PVs are not allowed' } }),
+      );
+    await expect(provision().reconcile('default/data', ctx)).rejects.toThrow(ProvisioningError);
+    expect(events.recorded.at(-1)?.slice(2)).toEqual([
+      'ProvisioningFailed',
+      'the API server refused the PersistentVolume pvc-u1: 403: hostPath PVs are not allowed',
+    ]);
+    expect(metrics.seen.at(-1)).toBe('provision microk8s-hostpath failed');
+  });
+
+  it('forgets a deleted claim', async () => {
+    cache.pods = [];
+    const controller = provision();
+    await controller.reconcile('default/data', ctx);
+    expect(controller.remembered()).toBe(1);
+    controller.forget('u1');
+    expect(controller.remembered()).toBe(0);
+  });
+
+  it('provisions: live node read, helper tolerating the node taints its consumer tolerates, PV, events', async () => {
     kubelet({ phase: 'Succeeded' });
     let helperSpec: V1Pod | undefined;
     const original = kube.onPodCreated;
@@ -130,11 +214,12 @@ describe('ProvisionController', () => {
       ['getNode', 'w1'],
       ['createPod', 'hostpath-create-pvc-u1'],
       ['deletePod', 'hostpath-create-pvc-u1'],
+      ['readClaim', 'default/data'],
       ['createVolume', 'pvc-u1'],
     ]);
+    // Exactly the node's taints the waiting consumer tolerates; not the consumer's other tolerations.
     expect(helperSpec?.spec?.tolerations).toEqual([
       { key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' },
-      { key: 'dedicated', operator: 'Exists' },
     ]);
     const pv = cache.pvs.get('pvc-u1');
     expect(pv?.spec?.hostPath?.path).toBe(`${BASE}/default-data-pvc-u1`);
@@ -260,7 +345,7 @@ describe('ProvisionController', () => {
     cache.helperMap.set('hostpath-create-pvc-u1', finished);
     runner.onHelperEvent(finished, false);
     await done;
-    expect(kube.calls.map((c) => c[0])).toEqual(['getNode', 'deletePod', 'createVolume']);
+    expect(kube.calls.map((c) => c[0])).toEqual(['getNode', 'deletePod', 'readClaim', 'createVolume']);
     expect(cache.pvs.has('pvc-u1')).toBe(true);
   });
 

@@ -25,6 +25,15 @@ export function tolerationForTaint(taint: V1Taint): V1Toleration {
     : { key: taint.key, operator: 'Equal', value, effect: taint.effect };
 }
 
+/**
+ * A taint as `kubectl describe node` prints it: `key=value:Effect`, or `key:Effect` when the value is empty.
+ *
+ * @param taint - a node taint.
+ */
+export function formatTaint(taint: V1Taint): string {
+  return taint.value ? `${taint.key}=${taint.value}:${taint.effect}` : `${taint.key}:${taint.effect}`;
+}
+
 /** Canonical form of a toleration for comparison: defaults filled in (operator Equal, empty value and effect). */
 function canonical(t: V1Toleration): V1Toleration {
   const operator = t.operator ?? 'Equal';
