@@ -49,6 +49,8 @@ export class DeletionError extends Error {
  * directory ending with the PV name. Accepts the addon's PVs (`hostPathProvisionerIdentity` with any node name).
  */
 export class DeleteController {
+  /** When this process started cleaning up each PV (by uid, clock ms), for the delete duration. */
+  private readonly started = new Map<string, number>();
   /** PV uids whose cleanup this process finished; the cache may still show them for a moment. */
   private readonly cleaned: Expectations;
 
@@ -127,8 +129,10 @@ export class DeleteController {
       }
     }
     const className = pv.spec?.storageClassName ?? '';
-    const started = this.deps.clock();
+    const started = this.started.get(uid) ?? this.deps.clock();
+    this.started.set(uid, started);
     const fail = (message: string): void => {
+      this.started.delete(uid);
       events.event(pv, 'Warning', 'VolumeFailedDelete', message);
       metrics.deleteFinished(className, false, (this.deps.clock() - started) / 1000);
       logger.warn(message);
@@ -143,7 +147,10 @@ export class DeleteController {
     const hostname = volumeHostname(pv);
     // Live lookup by hostname label, then by name: a node missing from the cache for a moment (informer lag,
     // re-registration, a relabelled hostname) must not count as gone.
-    const node = hostname ? await kube.findNode(hostname) : undefined;
+    const inProgress = helpers.isTracking('delete', name);
+    const node = hostname
+      ? ((inProgress ? cache.nodeByHostname(hostname) : undefined) ?? (await kube.findNode(hostname)))
+      : undefined;
     if (!node) {
       const where = hostname ? `node ${hostname} no longer exists` : 'the volume is pinned to no node';
       if (settings.nodeGonePolicy === 'delete') {
@@ -156,7 +163,7 @@ export class DeleteController {
     }
     const nodeName = node.metadata?.name ?? '';
     const log = logger.child({ node: nodeName, operation: 'delete' });
-    const result = await helpers.run(
+    const step = await helpers.step(
       {
         operation: 'delete',
         volumeName: name,
@@ -168,6 +175,11 @@ export class DeleteController {
       },
       log,
     );
+    if (!step.done) {
+      log.debug({ helper: step.podName, status: step.message }, 'waiting for the delete helper');
+      return { requeueAfterSeconds: step.requeueAfterSeconds };
+    }
+    const result = step.result;
     if (!result.ok) {
       const message = `helper pod ${result.podName} on node ${nodeName} could not remove ${path} (${result.reason}): ${result.message}`;
       fail(message);
@@ -175,9 +187,15 @@ export class DeleteController {
     }
     await this.removeVolumeObject(pv);
     this.cleaned.finished(uid);
+    this.started.delete(uid);
     metrics.deleteFinished(className, true, (this.deps.clock() - started) / 1000);
     log.info({ path }, 'removed volume directory and deleted the PV');
     return;
+  }
+
+  /** Drops what this controller remembers of a PV (call when the PV object is gone). */
+  forget(uid: string): void {
+    this.started.delete(uid);
   }
 
   /**

@@ -1,6 +1,12 @@
 import type { V1Node, V1Pod, V1Toleration } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ANN_HELPER_PATH, ANN_HELPER_VOLUME_UID, HELPER_CONTAINER } from '../src/domain/constants.js';
+import {
+  ANN_HELPER_PATH,
+  ANN_HELPER_VOLUME_UID,
+  HELPER_CONTAINER,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_VALUE,
+} from '../src/domain/constants.js';
 import { buildHelperPod } from '../src/domain/helper-pod.js';
 import {
   classifyHelper,
@@ -11,6 +17,7 @@ import {
 } from '../src/domain/helper-status.js';
 import { helperPodName, type HelperOperation } from '../src/domain/names.js';
 import { apiErrorMessage, apiStatusCode } from '../src/kube/client.js';
+import { Expectations } from './expectations.js';
 import type { ClusterCache, Clock, ControllerMetrics, KubeWriter } from './ports.js';
 
 /** Settings of helper pods, from the configuration. */
@@ -22,6 +29,8 @@ export interface HelperSettings {
   readonly priorityClassName: string;
   /** Bound on Pending/Unschedulable/running, in seconds. */
   readonly timeoutSeconds: number;
+  /** Helpers in progress on one node at most (create, delete and list together). */
+  readonly maxPerNode: number;
 }
 
 /** One helper run: which operation, for which volume, on which node, on which directory. */
@@ -43,9 +52,6 @@ export type HelperResult =
   | { readonly ok: true; readonly podName: string; readonly output?: string }
   | { readonly ok: false; readonly podName: string; readonly reason: HelperFailureReason; readonly message: string };
 
-/** Called with the current pod, or with undefined and the deleted object once it is gone. */
-type Listener = (pod: V1Pod | undefined, deleted?: V1Pod) => void;
-
 /**
  * Why the API server refused to create a helper pod — admission (a ResourceQuota, a webhook, a LimitRange, pod
  * security), an invalid spec (a bad BUSYBOX_IMAGE) — or undefined for errors worth retrying silently (conflicts,
@@ -64,14 +70,53 @@ const LIST_MAX_BYTES = 8 * 1024 * 1024;
 /** How ProvisionerApi.readPodLog says the log could not be read. */
 const LOG_UNAVAILABLE = '(log unavailable:';
 
+/** One step of a helper run: finished with a result, or still in progress (come back later or on its next event). */
+export type HelperStep =
+  | { readonly done: true; readonly result: HelperResult }
+  | {
+      readonly done: false;
+      readonly podName: string;
+      /** When to look again at the latest (the helper's status changes also requeue its owner), seconds. */
+      readonly requeueAfterSeconds: number;
+      /** Where it stands, for the log. */
+      readonly message: string;
+    };
+
+/** What this process knows of a helper it created or adopted and has not finished with. */
+interface Tracked {
+  readonly operation: HelperOperation;
+  readonly node: string;
+  /** Pod uid, once known. */
+  uid: string | undefined;
+  /** When this process first created or saw it (clock ms): the timeout counts from here. */
+  readonly since: number;
+  /** When it was first seen bound to its node (clock ms). */
+  scheduledAt?: number;
+  /** Last step (clock ms), to drop tracking of helpers no reconcile asks for any more. */
+  lastStep: number;
+}
+
+/** Called with the current pod, or with undefined once it is gone. */
+type Listener = (pod: V1Pod | undefined) => void;
+
+/** Seconds to wait for the helper informer to show a pod this process just created. */
+const CACHE_LAG_SECONDS = 10;
+
 /**
- * Runs helper pods and waits for them through the helper informer (no polling): creates the pod (or adopts the one a
- * previous run or process left under the same deterministic name), waits until it succeeds, fails or times out,
- * reads the log tail of a failed helper, and always deletes the pod afterwards.
+ * Runs helper pods without holding a worker while they wait: {@link step} creates the pod (or adopts the one a
+ * previous run or process left under the same deterministic name), and on each later call looks at its status in the
+ * helper informer's cache — succeeded, failed, timed out — then reads the log tail of a failed helper and deletes the
+ * pod (by uid). In between the reconcile returns a requeue delay; the helper's status changes requeue its owner too
+ * (controllers/manager.ts), like controller-runtime's "requeue on owned object change". At most `maxPerNode` helpers
+ * run on one node at once, so a node where helpers hang cannot take every slot.
  */
 export class HelperRunner {
+  private readonly tracked = new Map<string, Tracked>();
+  /** Last object of tracked helpers someone else deleted before they finished (eviction, preemption, an admin). */
+  private readonly gone = new Map<string, V1Pod>();
+  /** Uids of helpers whose result was reported and that this process deleted (the cache may still show them). */
+  private readonly reported: Expectations;
   private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly running = new Set<string>();
 
   constructor(
     private readonly deps: {
@@ -81,34 +126,67 @@ export class HelperRunner {
       readonly settings: HelperSettings;
       readonly clock: Clock;
     },
-  ) {}
+  ) {
+    this.reported = new Expectations(deps.clock);
+  }
 
   /** Feed from the helper informer: call on every add/update (`deleted` false) and delete (`deleted` true). */
   onHelperEvent(pod: V1Pod, deleted: boolean): void {
     const name = pod.metadata?.name;
     if (!name) return;
-    for (const listener of [...(this.listeners.get(name) ?? [])]) {
-      if (deleted) listener(undefined, pod);
-      else listener(pod);
-    }
+    const tracked = this.tracked.get(name);
+    if (deleted && tracked && (tracked.uid === undefined || tracked.uid === pod.metadata?.uid))
+      this.gone.set(name, pod);
+    for (const listener of [...(this.listeners.get(name) ?? [])]) listener(deleted ? undefined : pod);
   }
 
-  /** Names of helpers a run is working with right now (the leftover sweep must not touch them). */
+  /** Whether this process is working with the helper of that name now (the leftover sweep must not touch it). */
   isRunning(name: string): boolean {
-    return this.running.has(name);
+    return this.tracked.has(name);
+  }
+
+  /** Whether a helper of `operation` for `volumeName` is in progress in this process. */
+  isTracking(operation: HelperOperation, volumeName: string): boolean {
+    return this.tracked.has(helperPodName(operation, volumeName));
+  }
+
+  /** Helpers in progress in this process (created or adopted, not finished). */
+  get inProgress(): number {
+    return this.tracked.size;
+  }
+
+  /** Helpers in progress on a node (counted against `maxPerNode`). */
+  activeOnNode(node: string): number {
+    let n = 0;
+    for (const t of this.tracked.values()) if (t.node === node) n++;
+    return n;
   }
 
   /**
-   * Runs one helper to completion.
+   * Stops tracking helpers no reconcile has stepped for `seconds` (their claim or volume stopped asking: refused,
+   * ignored), so they free their node's slot and the leftover sweep may judge them. Call from housekeeping.
+   *
+   * @returns the names dropped.
+   */
+  dropStale(seconds: number): string[] {
+    const now = this.deps.clock();
+    const dropped: string[] = [];
+    for (const [name, t] of this.tracked) {
+      if (now - t.lastStep <= seconds * 1000) continue;
+      this.untrack(name);
+      dropped.push(name);
+    }
+    return dropped;
+  }
+
+  /**
+   * The pod for a request as it would be created now (name, labels, annotations, spec).
    *
    * @param request - what to do where.
-   * @param logger - the reconcile's logger.
-   * @returns success, or a named failure with a message for events; never throws for helper failures
-   *   (API errors other than the pod's own outcome are thrown and retried by the work queue).
    */
-  async run(request: HelperRequest, logger: Logger): Promise<HelperResult> {
-    const { settings, kube, metrics } = this.deps;
-    const desired = buildHelperPod({
+  desiredPod(request: HelperRequest): V1Pod {
+    const { settings } = this.deps;
+    return buildHelperPod({
       operation: request.operation,
       volumeName: request.volumeName,
       namespace: settings.namespace,
@@ -117,54 +195,164 @@ export class HelperRunner {
       directoryName: request.directoryName,
       image: settings.image,
       tolerations: request.tolerations,
-      priorityClassName: settings.priorityClassName,
+      // Only deletes free disk under pressure; creates and listings must not preempt anyone's pods.
+      priorityClassName: request.operation === 'delete' ? settings.priorityClassName : '',
       activeDeadlineSeconds: settings.timeoutSeconds,
       ...(request.claim ? { claim: request.claim } : {}),
       ...(request.volumeUid !== undefined ? { volumeUid: request.volumeUid } : {}),
     });
+  }
+
+  /**
+   * Advances one helper run by one step, never waiting for the pod: creates or adopts it, or reports its outcome and
+   * deletes it. Call again after `requeueAfterSeconds` or when the helper's status changes, with the same request.
+   *
+   * @param request - what to do where.
+   * @param logger - the reconcile's logger.
+   * @returns done with a result (success, or a named failure with a message for events), or not done yet; API
+   *   errors other than the helper's own outcome are thrown (the work queue retries with backoff).
+   */
+  async step(request: HelperRequest, logger: Logger): Promise<HelperStep> {
+    const { cache, kube, metrics, settings, clock } = this.deps;
+    const desired = this.desiredPod(request);
     const name = desired.metadata?.name ?? '';
-    if (this.running.has(name)) throw new Error(`helper ${name} is already being run`);
-    this.running.add(name);
-    const started = this.deps.clock();
-    let podUid: string | undefined;
-    try {
-      let pod: V1Pod;
+    const nodeName = request.node.metadata?.name ?? '';
+    const now = clock();
+    const pending = (requeueAfterSeconds: number, message: string): HelperStep => ({
+      done: false,
+      podName: name,
+      requeueAfterSeconds: Math.max(1, Math.ceil(requeueAfterSeconds)),
+      message,
+    });
+    const fail = (reason: HelperFailureReason, message: string): HelperStep => {
+      this.untrack(name);
+      metrics.helperOutcome(request.operation, reason);
+      logger.warn({ helper: name, reason }, `helper pod failed: ${message}`);
+      return { done: true, result: { ok: false, podName: name, reason, message } };
+    };
+    let tracked = this.tracked.get(name);
+    if (tracked) tracked.lastStep = now;
+    const existing = cache.helper(name);
+
+    if (!existing) {
+      const lost = this.gone.get(name);
+      if (tracked && lost) {
+        const gone = deletedFailure(lost);
+        return fail(gone.reason, gone.message);
+      }
+      if (tracked && now - tracked.since < CACHE_LAG_SECONDS * 1000) {
+        return pending(1, 'created; waiting for the informer to show it');
+      }
+      this.untrack(name);
+      if (this.activeOnNode(nodeName) >= settings.maxPerNode) {
+        return pending(
+          5,
+          `node ${nodeName} already has ${settings.maxPerNode} helper pods in progress (--max-helpers-per-node); waiting for one to finish`,
+        );
+      }
+      let created: Awaited<ReturnType<KubeWriter['createPod']>>;
       try {
-        pod = await this.obtain(desired, logger);
-        podUid = pod.metadata?.uid;
+        created = await kube.createPod(desired);
       } catch (err) {
         const refused = refusedByApiServer(err);
         if (refused === undefined) throw err;
-        metrics.helperOutcome(request.operation, 'admission');
-        logger.warn({ helper: name, err }, `the API server refused the helper pod: ${refused}`);
-        return {
-          ok: false,
-          podName: name,
-          reason: 'admission',
-          message: `the API server refused the helper pod: ${refused}`,
-        };
+        return fail('admission', `the API server refused the helper pod: ${refused}`);
       }
-      const result = await this.waitForOutcome(pod, request.operation, started, logger);
-      metrics.helperOutcome(request.operation, result.ok ? 'succeeded' : result.reason);
-      return result;
-    } finally {
-      // By uid: never the pod another replica (after a lost Lease) or a later run created under the same name.
-      await kube.deletePod(settings.namespace, name, podUid).catch((err: unknown) => {
-        logger.warn({ err, helper: name }, 'could not delete helper pod; the leftover sweep will retry');
+      if (!created.created) {
+        const squatter = created.object;
+        if (squatter && squatter.metadata?.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY_VALUE) {
+          return fail(
+            'admission',
+            `a pod named ${name} that is not a helper of ours exists in namespace ${settings.namespace}; delete it`,
+          );
+        }
+        return pending(1, 'it exists already; waiting for the informer to show it');
+      }
+      this.tracked.set(name, {
+        operation: request.operation,
+        node: nodeName,
+        uid: created.object.metadata?.uid,
+        since: now,
+        lastStep: now,
       });
-      this.running.delete(name);
+      logger.info({ helper: name, tolerations: desired.spec?.tolerations }, 'created helper pod');
+      return pending(settings.timeoutSeconds, 'created');
+    }
+
+    if (existing.metadata?.deletionTimestamp || this.reported.isFinished(existing.metadata?.uid ?? '')) {
+      return pending(1, 'the previous helper pod is being deleted');
+    }
+    // A helper that failed before this process knew it is not reported but made again (a fresh attempt).
+    const staleFailure = !tracked && existing.status?.phase === 'Failed';
+    if (!adoptable(existing, desired) || staleFailure) {
+      logger.info({ helper: name }, 'replacing a stale helper pod');
+      this.untrack(name);
+      await kube.deletePod(settings.namespace, name, existing.metadata?.uid);
+      return pending(1, 'replacing a stale helper pod');
+    }
+    if (!tracked) {
+      logger.info({ helper: name }, 'adopting existing helper pod');
+      tracked = {
+        operation: request.operation,
+        node: nodeName,
+        uid: existing.metadata?.uid,
+        since: now,
+        lastStep: now,
+      };
+      this.tracked.set(name, tracked);
+    }
+    tracked.uid = existing.metadata?.uid;
+    if (tracked.scheduledAt === undefined && existing.spec?.nodeName) {
+      tracked.scheduledAt = now;
+      metrics.phase(request.operation, 'helper_scheduling', (now - tracked.since) / 1000);
+    }
+    const state = classifyHelper(existing);
+    const elapsed = (now - tracked.since) / 1000;
+    if (state.state !== 'succeeded' && state.state !== 'failed' && elapsed < settings.timeoutSeconds) {
+      return pending(settings.timeoutSeconds - elapsed, state.message);
+    }
+    if (tracked.scheduledAt !== undefined) {
+      metrics.phase(request.operation, 'helper_run', (now - tracked.scheduledAt) / 1000);
+    }
+    const outcome =
+      state.state === 'succeeded' || state.state === 'failed' ? state : timeoutFailure(state, settings.timeoutSeconds);
+    const result = await this.result(existing, request.operation, outcome);
+    // Delete by uid: never a pod another replica (after a lost Lease) or a later run made under the same name.
+    this.reported.finished(existing.metadata?.uid ?? '');
+    await kube.deletePod(settings.namespace, name, existing.metadata?.uid).catch((err: unknown) => {
+      logger.warn({ err, helper: name }, 'could not delete helper pod; the leftover sweep will retry');
+    });
+    this.untrack(name);
+    metrics.helperOutcome(request.operation, result.ok ? 'succeeded' : result.reason);
+    if (!result.ok) logger.warn({ helper: name, reason: result.reason }, `helper pod failed: ${result.message}`);
+    return { done: true, result };
+  }
+
+  /**
+   * Runs one helper to completion, waiting on its informer events between steps (for the orphan report, which
+   * runs outside the work queues).
+   *
+   * @returns as {@link step}'s result.
+   */
+  async run(request: HelperRequest, logger: Logger): Promise<HelperResult> {
+    const name = helperPodName(request.operation, request.volumeName);
+    for (;;) {
+      const step = await this.step(request, logger);
+      if (step.done) return step.result;
+      await this.nextChange(name, step.requeueAfterSeconds);
     }
   }
 
   /**
-   * Deletes the helper of `operation` for `volumeName` if one exists (by uid), whether or not a run waits on it: a
-   * waiting run then fails with "deleted" and its reconcile decides again. Used when the object no longer asks for
-   * the helper's work (a PV switched to Retain or re-bound while its delete helper was Pending).
+   * Deletes the helper of `operation` for `volumeName` if one exists (by uid), whether or not a run is in progress:
+   * used when the object no longer asks for the helper's work (a PV switched to Retain or re-bound while its delete
+   * helper was Pending; a claim deleted while its create helper waits).
    *
    * @returns true when a helper was deleted.
    */
   async removeHelper(operation: HelperOperation, volumeName: string, logger: Logger): Promise<boolean> {
     const name = helperPodName(operation, volumeName);
+    this.untrack(name);
     const existing = this.deps.cache.helper(name);
     if (!existing || existing.metadata?.deletionTimestamp) return false;
     logger.info({ helper: name }, 'deleting a helper pod whose work is no longer wanted');
@@ -172,89 +360,14 @@ export class HelperRunner {
     return true;
   }
 
-  /** Creates the helper, or adopts an existing one with the same name and spec; replaces a stale one. */
-  private async obtain(desired: V1Pod, logger: Logger): Promise<V1Pod> {
-    const { cache, kube, settings } = this.deps;
-    const name = desired.metadata?.name ?? '';
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = cache.helper(name);
-      if (existing) {
-        const samePath =
-          existing.metadata?.annotations?.[ANN_HELPER_PATH] === desired.metadata?.annotations?.[ANN_HELPER_PATH];
-        const sameNode =
-          JSON.stringify(existing.spec?.affinity?.nodeAffinity) ===
-          JSON.stringify(desired.spec?.affinity?.nodeAffinity);
-        const sameVolume =
-          existing.metadata?.annotations?.[ANN_HELPER_VOLUME_UID] ===
-          desired.metadata?.annotations?.[ANN_HELPER_VOLUME_UID];
-        const terminal = existing.status?.phase === 'Failed';
-        if (!existing.metadata?.deletionTimestamp && samePath && sameNode && sameVolume && !terminal) {
-          logger.info({ helper: name }, 'adopting existing helper pod');
-          return existing;
-        }
-        logger.info({ helper: name }, 'replacing a stale helper pod');
-        await kube.deletePod(settings.namespace, name, existing.metadata?.uid);
-        await this.waitUntil(name, (pod) => pod === undefined, settings.timeoutSeconds);
-        continue;
-      }
-      const created = await kube.createPod(desired);
-      if (created.created) {
-        logger.info({ helper: name, tolerations: desired.spec?.tolerations }, 'created helper pod');
-        return created.object;
-      }
-      // AlreadyExists: the cache has not seen it yet; wait for it to show up, then decide again.
-      await this.waitUntil(name, (pod) => pod !== undefined, 10);
-    }
-    throw new Error(`could not create helper pod ${name}: it keeps existing with another spec`);
-  }
-
-  /** Waits until the helper finishes or times out; enriches failures with the log tail. */
-  private async waitForOutcome(
+  /** The result for a finished (or timed-out) helper: the listing of a `list`, the log tail of a failure. */
+  private async result(
     pod: V1Pod,
     operation: HelperOperation,
-    started: number,
-    logger: Logger,
+    outcome: Extract<HelperState, { state: 'succeeded' | 'failed' }>,
   ): Promise<HelperResult> {
-    const { settings, metrics, kube, clock } = this.deps;
+    const { settings, kube } = this.deps;
     const name = pod.metadata?.name ?? '';
-    let last: HelperState = classifyHelper(pod);
-    let lastPod: V1Pod = pod;
-    let scheduledAt: number | undefined;
-    const final = await new Promise<HelperState | 'deleted' | 'timeout'>((resolve) => {
-      let done = false;
-      let stop = (): void => undefined;
-      const finish = (value: HelperState | 'deleted' | 'timeout'): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        stop();
-        resolve(value);
-      };
-      const observe = (current: V1Pod | undefined, deletedPod?: V1Pod): void => {
-        if (current === undefined) {
-          if (deletedPod) lastPod = deletedPod;
-          return finish('deleted');
-        }
-        lastPod = current;
-        last = classifyHelper(current);
-        if (scheduledAt === undefined && current.spec?.nodeName) {
-          scheduledAt = clock();
-          metrics.phase(operation, 'helper_scheduling', (scheduledAt - started) / 1000);
-        }
-        if (last.state === 'succeeded' || last.state === 'failed') finish(last);
-      };
-      const timer = setTimeout(() => finish('timeout'), settings.timeoutSeconds * 1000);
-      stop = this.subscribe(name, observe);
-      observe(this.deps.cache.helper(name) ?? pod);
-    });
-    if (scheduledAt !== undefined) metrics.phase(operation, 'helper_run', (clock() - scheduledAt) / 1000);
-
-    if (final === 'deleted') {
-      const gone = deletedFailure(lastPod);
-      logger.warn({ helper: name, reason: gone.reason }, `helper pod failed: ${gone.message}`);
-      return { ok: false, podName: name, reason: gone.reason, message: gone.message };
-    }
-    const outcome = final === 'timeout' ? timeoutFailure(last, settings.timeoutSeconds) : final;
     if (outcome.state === 'succeeded') {
       if (operation !== 'list') return { ok: true, podName: name };
       const output = await kube.readPodLog(settings.namespace, name, HELPER_CONTAINER, LIST_MAX_LINES, LIST_MAX_BYTES);
@@ -264,44 +377,47 @@ export class HelperRunner {
       }
       return { ok: true, podName: name, output };
     }
-    if (outcome.state !== 'failed') throw new Error('unreachable');
     let message = outcome.message;
     if (outcome.reason === 'failed') {
       const log = (await kube.readPodLog(settings.namespace, name, HELPER_CONTAINER, LOG_TAIL_LINES)).trim();
       if (log) message += `: ${log}`;
     }
-    logger.warn({ helper: name, reason: outcome.reason }, `helper pod failed: ${message}`);
     return { ok: false, podName: name, reason: outcome.reason, message };
   }
 
-  /** Resolves when `predicate` holds for the cached helper (checked now and on each event), or after `seconds`. */
-  private waitUntil(name: string, predicate: (pod: V1Pod | undefined) => boolean, seconds: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let stop = (): void => undefined;
-      const timer = setTimeout(() => {
-        stop();
-        resolve();
-      }, seconds * 1000);
-      timer.unref?.();
-      const check = (pod: V1Pod | undefined): void => {
-        if (predicate(pod)) {
-          clearTimeout(timer);
-          stop();
-          resolve();
-        }
-      };
-      stop = this.subscribe(name, check);
-      check(this.deps.cache.helper(name));
-    });
+  private untrack(name: string): void {
+    this.tracked.delete(name);
+    this.gone.delete(name);
   }
 
-  private subscribe(name: string, listener: Listener): () => void {
-    let set = this.listeners.get(name);
-    if (!set) this.listeners.set(name, (set = new Set()));
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.listeners.delete(name);
-    };
+  /** Resolves on the helper's next informer event, or after `seconds`. */
+  private nextChange(name: string, seconds: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let set = this.listeners.get(name);
+      if (!set) this.listeners.set(name, (set = new Set()));
+      const listener: Listener = () => done();
+      const timer = setTimeout(() => done(), seconds * 1000);
+      timer.unref?.();
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(listener);
+        if (set.size === 0) this.listeners.delete(name);
+        resolve();
+      };
+      set.add(listener);
+    });
   }
+}
+
+/**
+ * Whether an existing helper pod may be adopted for `desired`: same path, node and (for delete helpers) PV uid.
+ * Tolerations may differ: the node's taints may have changed since it was made.
+ */
+function adoptable(existing: V1Pod, desired: V1Pod): boolean {
+  const ann = (pod: V1Pod, key: string) => pod.metadata?.annotations?.[key];
+  return (
+    ann(existing, ANN_HELPER_PATH) === ann(desired, ANN_HELPER_PATH) &&
+    ann(existing, ANN_HELPER_VOLUME_UID) === ann(desired, ANN_HELPER_VOLUME_UID) &&
+    JSON.stringify(existing.spec?.affinity?.nodeAffinity) === JSON.stringify(desired.spec?.affinity?.nodeAffinity)
+  );
 }

@@ -6,7 +6,14 @@ import type {
   V1Pod,
   V1StorageClass,
 } from '@kubernetes/client-node';
-import { HELPER_SELECTOR, LABEL_HOSTNAME } from '../src/domain/constants.js';
+import {
+  ANN_HELPER_CLAIM,
+  ANN_HELPER_VOLUME,
+  HELPER_SELECTOR,
+  LABEL_HELPER_OPERATION,
+  LABEL_HOSTNAME,
+} from '../src/domain/constants.js';
+import { volumeNameForClaim } from '../src/domain/names.js';
 import type { HelperOperation } from '../src/domain/names.js';
 import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
 import type { KubeClients } from '../src/kube/client.js';
@@ -153,6 +160,7 @@ export class ProvisionerManager {
         image: config.busyboxImage,
         priorityClassName: config.helperPriorityClassName,
         timeoutSeconds: config.helperTimeoutSeconds,
+        maxPerNode: config.maxHelpersPerNode,
       },
     });
     const provision = new ProvisionController({
@@ -214,7 +222,17 @@ export class ProvisionerManager {
     };
     this.claims.on('add', enqueueClaim);
     this.claims.on('update', enqueueClaim);
-    this.claims.on('delete', (c) => provision.forget(c.metadata?.uid ?? ''));
+    this.claims.on('delete', (c) => {
+      const uid = c.metadata?.uid ?? '';
+      provision.forget(uid);
+      if (!this.leading || !uid) return;
+      void this.runner.removeHelper('create', volumeNameForClaim(uid), logger).catch((err: unknown) => {
+        logger.warn(
+          { err, pvc: objectKey(c) },
+          'could not remove the create helper of a deleted claim; the sweep retries',
+        );
+      });
+    });
     // A pod waiting for a claim is what lets a selected node be used: its arrival or change requeues the claims.
     const enqueueConsumed = (p: V1Pod) => {
       for (const v of p.spec?.volumes ?? []) {
@@ -234,9 +252,19 @@ export class ProvisionerManager {
     };
     this.classes.on('add', classChanged);
     this.classes.on('update', classChanged);
-    this.helpers.on('add', (p) => this.runner.onHelperEvent(p, false));
-    this.helpers.on('update', (p) => this.runner.onHelperEvent(p, false));
-    this.helpers.on('delete', (p) => this.runner.onHelperEvent(p, true));
+    // A helper's status change brings its claim or volume back to a worker (the reconcile does not wait for it).
+    const helperChanged = (p: V1Pod, deleted: boolean) => {
+      this.runner.onHelperEvent(p, deleted);
+      if (!this.leading) return;
+      const ann = p.metadata?.annotations ?? {};
+      const operation = p.metadata?.labels?.[LABEL_HELPER_OPERATION];
+      if (operation === 'create' && ann[ANN_HELPER_CLAIM]) this.claimQueue.add(ann[ANN_HELPER_CLAIM]);
+      if (operation === 'delete' && ann[ANN_HELPER_VOLUME]) this.volumeQueue.add(ann[ANN_HELPER_VOLUME]);
+    };
+    this.helpers.on('add', (p) => helperChanged(p, false));
+    this.helpers.on('update', (p) => helperChanged(p, false));
+    this.helpers.on('delete', (p) => helperChanged(p, true));
+    this.volumes.on('delete', (v) => deleter.forget(v.metadata?.uid ?? ''));
   }
 
   /** The reconcilers' read view over the informer caches. */
@@ -248,6 +276,7 @@ export class ProvisionerManager {
       volume: (name) => this.volumes.get(name),
       volumes: () => this.volumes.list(),
       nodes: () => this.nodes.list(),
+      node: (name) => this.nodes.get(name),
       nodeByHostname: (hostname) => this.nodes.byIndex(INDEX_HOSTNAME, hostname)[0],
       consumers: (namespace, claimName) => this.pods.byIndex(INDEX_CLAIM, `${namespace}/${claimName}`),
       helper: (name) => this.helpers.get(`${this.deps.config.namespace}/${name}`),
@@ -310,6 +339,8 @@ export class ProvisionerManager {
   /** Deletes leftover helpers and refreshes the volumes gauge; errors are logged, never thrown. */
   async housekeep(): Promise<void> {
     const { metrics, config, logger } = this.deps;
+    // Helpers no reconcile stepped for long (their claim or volume stopped asking) are left to the sweep.
+    this.runner.dropStale(2 * config.helperTimeoutSeconds + HOUSEKEEPING_SECONDS);
     try {
       await sweepLeftoverHelpers({
         cache: this.cache(),

@@ -22,6 +22,8 @@ export interface ClusterCache {
   volume(name: string): V1PersistentVolume | undefined;
   volumes(): V1PersistentVolume[];
   nodes(): V1Node[];
+  /** Node by name. */
+  node(name: string): V1Node | undefined;
   /** Node whose `kubernetes.io/hostname` label (else name) equals `hostname`. */
   nodeByHostname(hostname: string): V1Node | undefined;
   /** Pending pods in `namespace` that mount the claim (an index on the pod cache). */

@@ -174,13 +174,14 @@ export class ProvisionController {
 
     // The selected node is whatever the claim's author (or the scheduler) wrote: it is trusted only for a pod that
     // mounts the claim and waits to be scheduled (checked from the cache first: no API request for a claim alone).
+    const inProgress = this.deps.helpers.isTracking('create', volumeName);
     const consumers =
-      decision.selectedNode === undefined
+      decision.selectedNode === undefined || inProgress
         ? []
         : cache
             .consumers(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '')
             .filter((pod) => !pod.spec?.nodeName || pod.spec.nodeName === decision.selectedNode);
-    if (decision.selectedNode !== undefined && consumers.length === 0) {
+    if (decision.selectedNode !== undefined && !inProgress && consumers.length === 0) {
       // The pod informer may lag behind the claim's: wait a little before saying there is no pod.
       if (this.deps.clock() - started < CONSUMER_GRACE_SECONDS * 1000) return { requeueAfterSeconds: 2 };
       return refuse(noConsumerMessage(decision.selectedNode));
@@ -198,7 +199,9 @@ export class ProvisionController {
     const log = logger.child({ node: nodeName, pv: volumeName, operation: 'provision' });
 
     let tolerations: V1Toleration[];
-    if (decision.selectedNode !== undefined) {
+    if (inProgress) {
+      tolerations = []; // decided when the helper was made; an adopted helper is not compared on tolerations
+    } else if (decision.selectedNode !== undefined) {
       // The helper tolerates exactly those taints of the node that a waiting consumer tolerates.
       const allowed = consumerTaints(node, consumers);
       if (!allowed.ok) return refuse(allowed.message);
@@ -208,9 +211,12 @@ export class ProvisionController {
       tolerations = helperTolerations(settings.tolerationPolicy, node.spec?.taints ?? []);
     }
 
-    events.event(claim, 'Normal', 'Provisioning', `External provisioner is provisioning volume for claim "${key}"`);
+    const helpers = this.deps.helpers;
+    if (!helpers.isTracking('create', volumeName)) {
+      events.event(claim, 'Normal', 'Provisioning', `External provisioner is provisioning volume for claim "${key}"`);
+    }
     const directoryName = volumeDirectoryName(claim.metadata?.namespace ?? '', claim.metadata?.name ?? '', volumeName);
-    const result = await this.deps.helpers.run(
+    const step = await helpers.step(
       {
         operation: 'create',
         volumeName,
@@ -222,6 +228,12 @@ export class ProvisionController {
       },
       log,
     );
+    if (!step.done) {
+      // The worker is free again: the helper's status changes (or this delay) bring the claim back.
+      log.debug({ helper: step.podName, status: step.message }, 'waiting for the create helper');
+      return { requeueAfterSeconds: step.requeueAfterSeconds };
+    }
+    const result = step.result;
     if (!result.ok) {
       const message = `helper pod ${result.podName} on node ${nodeName} failed (${result.reason}): ${result.message}`;
       events.event(claim, 'Warning', 'ProvisioningFailed', message);
@@ -320,8 +332,11 @@ export class ProvisionController {
     logger: ReconcileContext['logger'],
   ): Promise<V1Node | undefined> {
     const { cache, kube, events, settings } = this.deps;
+    // While its helper is in progress the node was read live when the helper was made: the cache is enough.
+    const inProgress = this.deps.helpers.isTracking('create', volumeName);
+    const known = (name: string) => (inProgress ? cache.node(name) : undefined);
     if (selectedNode !== undefined) {
-      const node = await kube.getNode(selectedNode);
+      const node = known(selectedNode) ?? (await kube.getNode(selectedNode));
       if (node) return node;
       const message = `selected node ${selectedNode} does not exist; handing the claim back to the scheduler`;
       logger.warn(message);
@@ -332,7 +347,7 @@ export class ProvisionController {
     const pinned = cache.helper(helperPodName('create', volumeName))?.spec?.affinity?.nodeAffinity
       ?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms?.[0]?.matchFields?.[0]?.values?.[0];
     if (pinned !== undefined) {
-      const node = await kube.getNode(pinned);
+      const node = known(pinned) ?? (await kube.getNode(pinned));
       if (node) return node;
     }
     const counts = new Map<string, number>();

@@ -6,6 +6,7 @@ import { HelperRunner } from '../controllers/helper-runner.js';
 import { leftoverReason, sweepLeftoverHelpers } from '../controllers/helper-sweep.js';
 import { buildHelperPod } from '../src/domain/helper-pod.js';
 import { ProvisionController, ProvisioningError } from '../controllers/provision.js';
+import type { ReconcileResult } from '../controllers/ports.js';
 import { FakeCache, FakeEvents, FakeKube, FakeMetrics, silentLogger } from './support/fakes.js';
 
 const BASE = '/var/snap/microk8s/common/default-storage';
@@ -53,6 +54,7 @@ function setup(timeoutSeconds = 5): void {
       image: 'busybox:1.37.0',
       priorityClassName: 'system-node-critical',
       timeoutSeconds,
+      maxPerNode: 10,
     },
     clock: () => now,
   });
@@ -97,6 +99,23 @@ function kubelet(status: V1Pod['status'], nodeName = 'w1'): void {
   };
 }
 
+/**
+ * Runs a reconcile again while a helper is in progress, as the work queue would on the helper's status change or
+ * after the requeue delay (the fake clock moves on by that delay): the result of the last run, or its error.
+ */
+async function settle(
+  controller: { reconcile(key: string, c: typeof ctx): Promise<ReconcileResult> },
+  key: string,
+): Promise<ReconcileResult> {
+  for (let i = 0; i < 50; i++) {
+    const result = await controller.reconcile(key, ctx);
+    if (!result || runner.inProgress === 0) return result;
+    await new Promise((r) => setImmediate(r));
+    now += result.requeueAfterSeconds * 1000;
+  }
+  throw new Error(`${key} did not settle`);
+}
+
 function provision() {
   return new ProvisionController({
     cache,
@@ -121,10 +140,10 @@ describe('ProvisionController', () => {
   it('a hand-annotated claim with no pod waiting for it gets no helper: after a grace, one ProvisioningFailed', async () => {
     cache.pods = [];
     const controller = provision();
-    expect(await controller.reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 2 });
+    expect(await settle(controller, 'default/data')).toEqual({ requeueAfterSeconds: 2 });
     now = 11_000;
-    expect(await controller.reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 300 });
-    await controller.reconcile('default/data', ctx); // a resync: not said or counted again
+    expect(await settle(controller, 'default/data')).toEqual({ requeueAfterSeconds: 300 });
+    await settle(controller, 'default/data'); // a resync: not said or counted again
     expect(kube.calls).toEqual([]);
     expect(events.recorded).toEqual([
       [
@@ -147,7 +166,7 @@ describe('ProvisionController', () => {
         ],
       }),
     );
-    expect(await provision().reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 300 });
+    expect(await settle(provision(), 'default/data')).toEqual({ requeueAfterSeconds: 300 });
     expect(kube.calls).toEqual([['getNode', 'w1']]);
     expect(events.recorded.map((e) => e[3])).toEqual([
       'no pod that mounts this claim tolerates the taints of its selected node w1 (node-role.kubernetes.io/control-plane:NoExecute); no helper pod is started there — add the tolerations to the pod, or let the scheduler choose the node',
@@ -158,9 +177,9 @@ describe('ProvisionController', () => {
     cache.pods[0]!.spec!.nodeName = 'w2';
     const controller = provision();
     now = 11_000;
-    await controller.reconcile('default/data', ctx); // starts its grace now
+    await settle(controller, 'default/data'); // starts its grace now
     now = 22_000;
-    await controller.reconcile('default/data', ctx);
+    await settle(controller, 'default/data');
     expect(kube.calls).toEqual([]);
     expect(events.recorded[0]?.[3]).toMatch(/^no Pending pod mounts this claim/);
   });
@@ -172,7 +191,7 @@ describe('ProvisionController', () => {
     kube.liveClaims.set('default/data', live);
     kubelet({ phase: 'Succeeded' });
     const controller = provision();
-    await controller.reconcile('default/data', ctx);
+    await settle(controller, 'default/data');
     expect(kube.calls.map((c) => c[0])).toEqual(['getNode', 'createPod', 'deletePod', 'readClaim']);
     expect(cache.pvs.size).toBe(0);
     expect(controller.remembered()).toBe(0);
@@ -184,7 +203,7 @@ describe('ProvisionController', () => {
       Promise.reject(
         Object.assign(new Error('denied'), { code: 403, body: { message: 'hostPath PVs are not allowed' } }),
       );
-    await expect(provision().reconcile('default/data', ctx)).rejects.toThrow(ProvisioningError);
+    await expect(settle(provision(), 'default/data')).rejects.toThrow(ProvisioningError);
     expect(events.recorded.at(-1)?.slice(2)).toEqual([
       'ProvisioningFailed',
       'the API server refused the PersistentVolume pvc-u1: 403: hostPath PVs are not allowed',
@@ -195,7 +214,7 @@ describe('ProvisionController', () => {
   it('forgets a deleted claim', async () => {
     cache.pods = [];
     const controller = provision();
-    await controller.reconcile('default/data', ctx);
+    await settle(controller, 'default/data');
     expect(controller.remembered()).toBe(1);
     controller.forget('u1');
     expect(controller.remembered()).toBe(0);
@@ -209,7 +228,7 @@ describe('ProvisionController', () => {
       helperSpec = pod;
       original(pod);
     };
-    await provision().reconcile('default/data', ctx);
+    await settle(provision(), 'default/data');
     expect(kube.calls).toEqual([
       ['getNode', 'w1'],
       ['createPod', 'hostpath-create-pvc-u1'],
@@ -238,7 +257,7 @@ describe('ProvisionController', () => {
       containerStatuses: [helperContainer({ terminated: { exitCode: 1, reason: 'Error' } }, 'b')],
     });
     kube.logs.set('hostpath-create-pvc-u1', "mkdir: can't create directory: Read-only file system\n");
-    await expect(provision().reconcile('default/data', ctx)).rejects.toBeInstanceOf(ProvisioningError);
+    await expect(settle(provision(), 'default/data')).rejects.toBeInstanceOf(ProvisioningError);
     expect(kube.calls.map((c) => c[0])).toEqual(['getNode', 'createPod', 'readPodLog', 'deletePod']);
     expect(cache.pvs.size).toBe(0);
     expect(events.recorded.at(-1)).toEqual([
@@ -257,7 +276,7 @@ describe('ProvisionController', () => {
         helperContainer({ waiting: { reason: 'ErrImagePull', message: 'not found' } }, 'busybox:does-not-exist'),
       ],
     });
-    await expect(provision().reconcile('default/data', ctx)).rejects.toThrow(
+    await expect(settle(provision(), 'default/data')).rejects.toThrow(
       'failed (image_pull): image busybox:does-not-exist cannot be pulled: ErrImagePull: not found',
     );
     expect(kube.calls.at(-1)).toEqual(['deletePod', 'hostpath-create-pvc-u1']);
@@ -279,7 +298,7 @@ describe('ProvisionController', () => {
       cache.helperMap.set(pod.metadata!.name!, updated);
       runner.onHelperEvent(updated, false);
     };
-    await expect(provision().reconcile('default/data', ctx)).rejects.toThrow(
+    await expect(settle(provision(), 'default/data')).rejects.toThrow(
       'failed (unschedulable): not scheduled within 0.05s: Unschedulable: 0/3 nodes are available',
     );
     expect(cache.helperMap.size).toBe(0);
@@ -297,7 +316,7 @@ describe('ProvisionController', () => {
           }),
         }),
       );
-    await expect(provision().reconcile('default/data', ctx)).rejects.toBeInstanceOf(ProvisioningError);
+    await expect(settle(provision(), 'default/data')).rejects.toBeInstanceOf(ProvisioningError);
     expect(events.recorded.at(-1)).toEqual([
       'data',
       'Warning',
@@ -309,7 +328,7 @@ describe('ProvisionController', () => {
 
   it('hands the claim back to the scheduler when the selected node is gone; no helper', async () => {
     cache.nodeMap.clear();
-    expect(await provision().reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 30 });
+    expect(await settle(provision(), 'default/data')).toEqual({ requeueAfterSeconds: 30 });
     expect(kube.calls).toEqual([
       ['getNode', 'w1'],
       ['removeClaimAnnotation', 'data volume.kubernetes.io/selected-node'],
@@ -339,7 +358,7 @@ describe('ProvisionController', () => {
       status: { phase: 'Running' },
     };
     cache.helperMap.set('hostpath-create-pvc-u1', leftover);
-    const done = provision().reconcile('default/data', ctx);
+    const done = settle(provision(), 'default/data');
     await new Promise((r) => setImmediate(r));
     const finished = { ...leftover, status: { phase: 'Succeeded' } };
     cache.helperMap.set('hostpath-create-pvc-u1', finished);
@@ -352,16 +371,16 @@ describe('ProvisionController', () => {
   it('does not run the helper again when the cache has not seen the PV it just created yet', async () => {
     kubelet({ phase: 'Succeeded' });
     const controller = provision();
-    await controller.reconcile('default/data', ctx);
+    await settle(controller, 'default/data');
     cache.pvs.clear(); // a stale cache: our PV is not in it yet
-    await controller.reconcile('default/data', ctx);
+    await settle(controller, 'default/data');
     expect(kube.calls.filter((c) => c[0] === 'createPod')).toHaveLength(1);
     expect(metrics.seen.filter((m) => m.startsWith('provision '))).toEqual(['provision microk8s-hostpath ok']);
   });
 
   it('does nothing when the PV for the claim already exists', async () => {
     cache.pvs.set('pvc-u1', { metadata: { name: 'pvc-u1' }, spec: { claimRef: { uid: 'u1' } } });
-    await provision().reconcile('default/data', ctx);
+    await settle(provision(), 'default/data');
     expect(kube.calls).toEqual([]);
   });
 
@@ -372,14 +391,14 @@ describe('ProvisionController', () => {
       cache.pvs.set('pvc-u1', pv);
       return original(pv);
     };
-    await provision().reconcile('default/data', ctx);
+    await settle(provision(), 'default/data');
     expect(events.recorded.map((e) => e[2])).toEqual(['Provisioning', 'ProvisioningSucceeded']);
   });
 
   it('refuses a block claim with an event, and touches nothing', async () => {
     const claim = cache.claims.get('default/data')!;
     claim.spec!.volumeMode = 'Block';
-    await provision().reconcile('default/data', ctx);
+    await settle(provision(), 'default/data');
     expect(kube.calls).toEqual([]);
     expect(events.recorded).toEqual([
       [
@@ -395,7 +414,7 @@ describe('ProvisionController', () => {
     cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
     delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];
     kubelet({ phase: 'Succeeded' });
-    await provision().reconcile('default/data', ctx);
+    await settle(provision(), 'default/data');
     expect(events.recorded[0]?.slice(2)).toEqual([
       'NodeChosen',
       'Immediate binding: provisioning on node w1 (kubernetes.io/hostname=w1-host); no untainted node fits, so only pods tolerating dedicated=gpu:NoSchedule can use the volume',
@@ -407,7 +426,7 @@ describe('ProvisionController', () => {
     delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];
     cache.nodeMap.set('m1', node('m1'));
     kubelet({ phase: 'Succeeded' }, 'm1');
-    await provision().reconcile('default/data', ctx);
+    await settle(provision(), 'default/data');
     expect(events.recorded.map((e) => e[2])).toEqual(['NodeChosen', 'Provisioning', 'ProvisioningSucceeded']);
     expect(
       cache.pvs.get('pvc-u1')?.spec?.nodeAffinity?.required?.nodeSelectorTerms[0]?.matchExpressions?.[0]?.values,
@@ -474,7 +493,7 @@ describe('DeleteController', () => {
       helper = pod;
       finish(pod);
     };
-    await deleter().reconcile('pvc-u1', ctx);
+    await settle(deleter(), 'pvc-u1');
     expect(helper?.spec?.tolerations).toEqual([
       { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
     ]);
@@ -484,6 +503,7 @@ describe('DeleteController', () => {
       ['readVolume', 'pvc-u1'],
       ['findNode', 'w1-host'],
       ['createPod', 'hostpath-delete-pvc-u1'],
+      ['readVolume', 'pvc-u1'], // decided again on the live PV at every step
       ['deletePod', 'hostpath-delete-pvc-u1'],
       ['deleteVolume', 'pvc-u1'],
       ['removeVolumeFinalizer', 'pvc-u1 external-provisioner.volume.kubernetes.io/finalizer'],
@@ -495,8 +515,8 @@ describe('DeleteController', () => {
     cache.pvs.set('pvc-u1', released());
     kubelet({ phase: 'Succeeded' });
     const controller = deleter();
-    await controller.reconcile('pvc-u1', ctx);
-    await controller.reconcile('pvc-u1', ctx); // the cache still holds the old PV
+    await settle(controller, 'pvc-u1');
+    await settle(controller, 'pvc-u1'); // the cache still holds the old PV
     expect(kube.calls.filter((c) => c[0] === 'createPod')).toHaveLength(1);
     expect(metrics.seen.filter((m) => m.startsWith('delete '))).toEqual(['delete microk8s-hostpath ok']);
   });
@@ -508,7 +528,7 @@ describe('DeleteController', () => {
       containerStatuses: [helperContainer({ terminated: { exitCode: 1 } }, 'b')],
     });
     kube.logs.set('hostpath-delete-pvc-u1', "rm: can't remove 'x': Operation not permitted");
-    await expect(deleter().reconcile('pvc-u1', ctx)).rejects.toThrow("rm: can't remove 'x': Operation not permitted");
+    await expect(settle(deleter(), 'pvc-u1')).rejects.toThrow("rm: can't remove 'x': Operation not permitted");
     expect(kube.calls.map((c) => c[0])).not.toContain('deleteVolume');
     expect(events.recorded[0]?.[2]).toBe('VolumeFailedDelete');
     expect(metrics.seen).toEqual(['helper delete failed', 'delete microk8s-hostpath failed']);
@@ -520,7 +540,7 @@ describe('DeleteController', () => {
     ['escaping with ..', `${BASE}/../../etc/pvc-u1`],
   ])('refuses a path %s: no helper, data untouched, Warning', async (_n, path) => {
     cache.pvs.set('pvc-u1', released({}, path));
-    expect(await deleter().reconcile('pvc-u1', ctx)).toEqual({ requeueAfterSeconds: 300 });
+    expect(await settle(deleter(), 'pvc-u1')).toEqual({ requeueAfterSeconds: 300 });
     expect(kube.calls).toEqual([['readVolume', 'pvc-u1']]);
     expect(events.recorded[0]?.slice(0, 3)).toEqual(['pvc-u1', 'Warning', 'VolumeFailedDelete']);
     expect(events.recorded[0]?.[3]).toMatch(
@@ -536,14 +556,14 @@ describe('DeleteController', () => {
     });
     cache.pvs.set('pvc-u1', released({}, '/mnt/usb/default-data-pvc-u1'));
     kubelet({ phase: 'Succeeded' });
-    await deleter().reconcile('pvc-u1', ctx);
+    await settle(deleter(), 'pvc-u1');
     expect(kube.calls.map((c) => c[0])).toContain('deleteVolume');
   });
 
   it('node gone, policy keep: no helper, Warning, slow re-check', async () => {
     cache.pvs.set('pvc-u1', released());
     cache.nodeMap.clear();
-    expect(await deleter().reconcile('pvc-u1', ctx)).toEqual({ requeueAfterSeconds: 300 });
+    expect(await settle(deleter(), 'pvc-u1')).toEqual({ requeueAfterSeconds: 300 });
     expect(kube.calls).toEqual([
       ['readVolume', 'pvc-u1'],
       ['findNode', 'w1-host'],
@@ -556,13 +576,13 @@ describe('DeleteController', () => {
   it('node gone, policy delete: no helper, the PV object goes', async () => {
     cache.pvs.set('pvc-u1', released());
     cache.nodeMap.clear();
-    await deleter('delete').reconcile('pvc-u1', ctx);
+    await settle(deleter('delete'), 'pvc-u1');
     expect(kube.calls.map((c) => c[0])).toEqual(['readVolume', 'findNode', 'deleteVolume', 'removeVolumeFinalizer']);
   });
 
   it('never runs a helper for Retain', async () => {
     cache.pvs.set('pvc-u1', released({ persistentVolumeReclaimPolicy: 'Retain' }));
-    await deleter().reconcile('pvc-u1', ctx);
+    await settle(deleter(), 'pvc-u1');
     expect(kube.calls).toEqual([
       ['removeVolumeFinalizer', 'pvc-u1 external-provisioner.volume.kubernetes.io/finalizer'],
     ]);
@@ -571,7 +591,7 @@ describe('DeleteController', () => {
     cache.pvs.set('pvc-u1', released());
     kube.liveVolumes.set('pvc-u1', released({ persistentVolumeReclaimPolicy: 'Retain' }));
     kubelet({ phase: 'Succeeded' });
-    await deleter().reconcile('pvc-u1', ctx);
+    await settle(deleter(), 'pvc-u1');
     expect(kube.calls).toEqual([
       ['readVolume', 'pvc-u1'],
       ['removeVolumeFinalizer', 'pvc-u1 external-provisioner.volume.kubernetes.io/finalizer'],
@@ -581,10 +601,10 @@ describe('DeleteController', () => {
   it('a PV gone or re-created under its name (another uid) runs no helper', async () => {
     cache.pvs.set('pvc-u1', released());
     kube.liveVolumes.set('pvc-u1', null);
-    await deleter().reconcile('pvc-u1', ctx);
+    await settle(deleter(), 'pvc-u1');
     const recreated = released();
     kube.liveVolumes.set('pvc-u1', { ...recreated, metadata: { ...recreated.metadata, uid: 'other' } });
-    await deleter().reconcile('pvc-u1', ctx);
+    await settle(deleter(), 'pvc-u1');
     expect(kube.calls).toEqual([
       ['readVolume', 'pvc-u1'],
       ['readVolume', 'pvc-u1'],
@@ -600,7 +620,7 @@ describe('DeleteController', () => {
       metadata: { name: 'hostpath-delete-pvc-u1', uid: 'old-helper' },
       status: { phase: 'Pending' },
     });
-    await deleter().reconcile('pvc-u1', ctx);
+    await settle(deleter(), 'pvc-u1');
     expect(kube.calls.map((c) => c[0])).toEqual(['deletePod', ...(write ? [write] : [])]);
     expect(cache.helperMap.has('hostpath-delete-pvc-u1')).toBe(false);
   });
@@ -631,9 +651,13 @@ describe('DeleteController', () => {
     });
     cache.helperMap.set('hostpath-delete-pvc-u1', { ...stale, metadata: { ...stale.metadata, uid: 'old' } });
     kubelet({ phase: 'Succeeded' });
-    await deleter().reconcile('pvc-u1', ctx);
-    expect(kube.calls.slice(2, 4)).toEqual([
+    const controller = deleter();
+    await settle(controller, 'pvc-u1'); // deletes the stale one
+    await settle(controller, 'pvc-u1'); // makes its own
+    expect(kube.calls.slice(2, 6)).toEqual([
       ['deletePod', 'hostpath-delete-pvc-u1'],
+      ['readVolume', 'pvc-u1'],
+      ['findNode', 'w1-host'],
       ['createPod', 'hostpath-delete-pvc-u1'],
     ]);
   });
@@ -731,5 +755,75 @@ describe('sweepLeftoverHelpers', () => {
       },
     };
     expect(leftoverReason(helper, cache, ['microk8s.io/hostpath'])).toBe('claim default/data is being deleted');
+  });
+});
+
+describe('HelperRunner.step', () => {
+  beforeEach(() => setup());
+
+  const request = (volumeName: string) => ({
+    operation: 'create' as const,
+    volumeName,
+    node: node('w1'),
+    baseDirectory: BASE,
+    directoryName: `default-x-${volumeName}`,
+    tolerations: [],
+    claim: { key: `default/${volumeName}`, uid: volumeName },
+  });
+  const limited = () =>
+    new HelperRunner({
+      cache,
+      kube,
+      metrics,
+      settings: {
+        namespace: 'kube-system',
+        image: 'busybox',
+        priorityClassName: '',
+        timeoutSeconds: 60,
+        maxPerNode: 1,
+      },
+      clock: () => now,
+    });
+
+  it('returns at once while the helper waits, and holds at most maxPerNode helpers on a node', async () => {
+    const r = limited();
+    expect(await r.step(request('pvc-a'), silentLogger)).toEqual({
+      done: false,
+      podName: 'hostpath-create-pvc-a',
+      requeueAfterSeconds: 60,
+      message: 'created',
+    });
+    expect(await r.step(request('pvc-b'), silentLogger)).toEqual({
+      done: false,
+      podName: 'hostpath-create-pvc-b',
+      requeueAfterSeconds: 5,
+      message: 'node w1 already has 1 helper pods in progress (--max-helpers-per-node); waiting for one to finish',
+    });
+    expect(kube.calls).toEqual([['createPod', 'hostpath-create-pvc-a']]);
+    expect(r.activeOnNode('w1')).toBe(1);
+  });
+
+  it('reports a pod of someone else squatting on the helper name instead of waiting for it', async () => {
+    kube.createPod = () =>
+      Promise.resolve({ created: false, object: { metadata: { name: 'hostpath-create-pvc-a', labels: {} } } });
+    const step = await runner.step(request('pvc-a'), silentLogger);
+    expect(step).toEqual({
+      done: true,
+      result: {
+        ok: false,
+        podName: 'hostpath-create-pvc-a',
+        reason: 'admission',
+        message:
+          'a pod named hostpath-create-pvc-a that is not a helper of ours exists in namespace kube-system; delete it',
+      },
+    });
+  });
+
+  it('stops tracking a helper no reconcile asks for any more, freeing its slot', async () => {
+    const r = limited();
+    await r.step(request('pvc-a'), silentLogger);
+    now += 100_000;
+    expect(r.dropStale(60)).toEqual(['hostpath-create-pvc-a']);
+    expect(r.activeOnNode('w1')).toBe(0);
   });
 });

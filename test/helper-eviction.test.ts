@@ -47,7 +47,13 @@ describe('HelperRunner', () => {
       cache,
       kube,
       metrics,
-      settings: { namespace: 'kube-system', image: 'busybox', priorityClassName: '', timeoutSeconds: 5 },
+      settings: {
+        namespace: 'kube-system',
+        image: 'busybox',
+        priorityClassName: '',
+        timeoutSeconds: 5,
+        maxPerNode: 10,
+      },
       clock: () => 0,
     });
     kube.onPodCreated = (pod) => {

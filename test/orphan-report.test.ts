@@ -84,7 +84,13 @@ describe('reportOrphanDirectories', () => {
       cache,
       kube,
       metrics: new FakeMetrics(),
-      settings: { namespace: 'kube-system', image: 'busybox', priorityClassName: '', timeoutSeconds: 5 },
+      settings: {
+        namespace: 'kube-system',
+        image: 'busybox',
+        priorityClassName: '',
+        timeoutSeconds: 5,
+        maxPerNode: 10,
+      },
       clock: () => 0,
     });
     cache.nodeMap.set('w1', node('w1'));

@@ -30,6 +30,7 @@ describe('loadConfig', () => {
       tolerationPolicy: 'node-taints',
       helperPriorityClassName: 'system-node-critical',
       helperTimeoutSeconds: 120,
+      maxHelpersPerNode: 10,
       orphanReportMinutes: 10,
       concurrency: 16,
       nodeGonePolicy: 'keep',

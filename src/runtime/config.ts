@@ -80,6 +80,7 @@ export const configSchema = z
     tolerationPolicy: z.enum(['node-taints', 'all', 'none']),
     helperPriorityClassName: z.string(),
     helperTimeoutSeconds: positiveInt,
+    maxHelpersPerNode: positiveInt.max(1000, 'must be ≤ 1000'),
     orphanReportMinutes: z.coerce.number().int('must be an integer').min(0, 'must be ≥ 0'),
     concurrency: positiveInt.max(1000, 'must be ≤ 1000'),
     nodeGonePolicy: z.enum(['keep', 'delete']),
@@ -186,7 +187,7 @@ export const configFields: { readonly [K in keyof Config]-?: FieldSpec } = {
   helperPriorityClassName: {
     flag: '--helper-priority-class',
     env: 'HELPER_PRIORITY_CLASS',
-    help: 'priorityClassName of helper pods; empty for none',
+    help: 'priorityClassName of delete helper pods (they free disk under pressure); create and list helpers run at normal priority; empty for none',
     default: () => 'system-node-critical',
   },
   helperTimeoutSeconds: {
@@ -194,6 +195,12 @@ export const configFields: { readonly [K in keyof Config]-?: FieldSpec } = {
     env: 'HELPER_TIMEOUT',
     help: 'seconds a helper pod may stay Pending/unschedulable before the attempt fails',
     default: () => 120,
+  },
+  maxHelpersPerNode: {
+    flag: '--max-helpers-per-node',
+    env: 'MAX_HELPERS_PER_NODE',
+    help: 'helper pods in progress on one node at most; more wait for a slot (a node where helpers hang cannot take them all)',
+    default: () => 10,
   },
   orphanReportMinutes: {
     flag: '--orphan-report-interval',

@@ -47,6 +47,9 @@ export class FakeCache implements ClusterCache {
   nodes() {
     return [...this.nodeMap.values()];
   }
+  node(name: string) {
+    return this.nodeMap.get(name);
+  }
   nodeByHostname(hostname: string) {
     return this.nodes().find((n) => (n.metadata?.labels?.[LABEL_HOSTNAME] ?? n.metadata?.name) === hostname);
   }
