@@ -1,6 +1,6 @@
 /**
  * The original bug and the taint cases: a claim whose consumer runs on a tainted node binds there, because the
- * helper pod tolerates exactly that node's taints (plus the consumer's tolerations) and the real scheduler places it.
+ * helper pod tolerates exactly those taints of that node which the consumer tolerates, and the real scheduler places it.
  * C01 (custom NoSchedule), the same with NoExecute, both on one node, and C03 (control plane with both effects).
  */
 import { describe, expect, it } from '@jest/globals';
@@ -55,8 +55,8 @@ async function nodeTaints(node: string): Promise<V1Taint[]> {
 const ADMISSION_DEFAULTS = ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable'];
 
 /**
- * The helper's tolerations are the node's taints plus those of the consumer's tolerations that match one of them —
- * nothing else (apart from the admission defaults), and none bounded by tolerationSeconds.
+ * The helper's tolerations are the node's taints (all of which the consumer tolerates here), written as exact
+ * tolerations — nothing else (apart from the admission defaults), and none bounded by tolerationSeconds.
  */
 function expectExactTolerations(helper: V1Pod | undefined, taints: V1Taint[], app: V1Pod): void {
   expect(helper).toBeDefined();
