@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { doctorCommand } from './doctor.js';
 import { readPackageInfo } from './package-info.js';
 import { runCommand } from './run.js';
 
@@ -17,5 +18,6 @@ export function buildProgram(): Command {
     )
     .version(info.version, '-v, --version', 'print the version and exit')
     .showHelpAfterError()
-    .addCommand(runCommand());
+    .addCommand(runCommand())
+    .addCommand(doctorCommand());
 }

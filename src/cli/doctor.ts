@@ -1,0 +1,277 @@
+import {
+  AuthorizationV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  StorageV1Api,
+  type CoreV1Event,
+  type V1Lease,
+  type V1Node,
+} from '@kubernetes/client-node';
+import { Command, Option } from 'commander';
+import { LABEL_HOSTNAME } from '../domain/constants.js';
+import {
+  diagnoseClaim,
+  diagnoseClasses,
+  diagnoseLease,
+  diagnoseNode,
+  diagnoseReleasedVolume,
+  doctorExitCode,
+  type Finding,
+} from '../domain/diagnosis.js';
+import { helperPodName, volumeNameForClaim } from '../domain/names.js';
+import { TOLERATION_POLICIES, type TolerationPolicy } from '../domain/tolerations.js';
+import { apiErrorMessage, apiStatusCode, loadKubeConfig } from '../kube/client.js';
+
+/** Exit code when `doctor` could not look (no cluster, no permission to read). */
+export const EXIT_CANNOT_LOOK = 2;
+
+/** Namespaces searched for the provisioner's Lease when `--provisioner-namespace` is not given. */
+const PROVISIONER_NAMESPACES = ['hostpath-provisioner', 'kube-system'];
+
+/**
+ * The API permissions the provisioner's ServiceAccount needs (manifests/base/rbac.yaml): [group, resource, verb,
+ * namespaced]. Namespaced ones are checked in the provisioner's namespace.
+ */
+export const REQUIRED_PERMISSIONS: readonly (readonly [string, string, string, boolean])[] = [
+  ...['get', 'list', 'watch', 'patch'].map((v) => ['', 'persistentvolumeclaims', v, false] as const),
+  ...['get', 'list', 'watch', 'create', 'delete', 'patch'].map((v) => ['', 'persistentvolumes', v, false] as const),
+  ...['list', 'watch'].map((v) => ['storage.k8s.io', 'storageclasses', v, false] as const),
+  ...['get', 'list', 'watch'].map((v) => ['', 'nodes', v, false] as const),
+  ...['list', 'watch'].map((v) => ['', 'pods', v, false] as const),
+  ...['create', 'patch'].map((v) => ['', 'events', v, false] as const),
+  ...['get', 'create', 'delete'].map((v) => ['', 'pods', v, true] as const),
+  ['', 'pods/log', 'get', true],
+  ...['get', 'create', 'update'].map((v) => ['coordination.k8s.io', 'leases', v, true] as const),
+];
+
+/** Options of {@link runDoctor}. */
+export interface DoctorOptions {
+  readonly kubeconfig?: string;
+  /** Only claims of this namespace. */
+  readonly namespace?: string;
+  /** Only this claim (needs `namespace`, default `default`). */
+  readonly claim?: string;
+  /** Where the provisioner runs; found from its Lease when absent. */
+  readonly provisionerNamespace?: string;
+  readonly provisionerNames: readonly string[];
+  readonly pvDir: string;
+  readonly tolerationPolicy: TolerationPolicy;
+  readonly leaseName: string;
+  readonly serviceAccount: string;
+}
+
+/**
+ * Looks at the cluster read-only and diagnoses it: the provisioner (Lease), our StorageClasses, the
+ * ServiceAccount's permissions (SubjectAccessReview), every node, every claim of ours not Bound and every Released PV
+ * of ours not cleaned up.
+ *
+ * @returns the findings, in that order.
+ * @throws the API error when the cluster cannot be read at all (the caller exits {@link EXIT_CANNOT_LOOK}).
+ */
+export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
+  const kc = loadKubeConfig(options.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const storage = kc.makeApiClient(StorageV1Api);
+  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const authorization = kc.makeApiClient(AuthorizationV1Api);
+  const now = Date.now();
+
+  const findings: Finding[] = [];
+  let lease: V1Lease | undefined;
+  let namespace = options.provisionerNamespace;
+  for (const ns of namespace ? [namespace] : PROVISIONER_NAMESPACES) {
+    lease = await coordination.readNamespacedLease({ name: options.leaseName, namespace: ns }).catch((err: unknown) => {
+      if (apiStatusCode(err) === 404) return undefined;
+      throw err;
+    });
+    if (lease) {
+      namespace = ns;
+      break;
+    }
+  }
+  namespace ??= PROVISIONER_NAMESPACES[0] ?? 'hostpath-provisioner';
+  findings.push(diagnoseLease(lease, now));
+
+  const [classes, nodes, claims, volumes, helpers] = await Promise.all([
+    storage.listStorageClass(),
+    core.listNode(),
+    options.namespace
+      ? core.listNamespacedPersistentVolumeClaim({ namespace: options.namespace })
+      : core.listPersistentVolumeClaimForAllNamespaces(),
+    core.listPersistentVolume(),
+    core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/managed-by=hostpath-provisioner' }),
+  ]);
+  findings.push(...diagnoseClasses(classes.items, options.provisionerNames, options.pvDir));
+  findings.push(...(await permissionFindings(authorization, namespace, options.serviceAccount)));
+  for (const node of nodes.items) findings.push(diagnoseNode(node, options.tolerationPolicy));
+
+  const byName = new Map<string, V1Node>(nodes.items.map((n) => [n.metadata?.name ?? '', n]));
+  const byHostname = new Map<string, V1Node>(byName);
+  for (const n of nodes.items) byHostname.set(n.metadata?.labels?.[LABEL_HOSTNAME] ?? n.metadata?.name ?? '', n);
+  const classByName = new Map(classes.items.map((sc) => [sc.metadata?.name ?? '', sc]));
+  const helperByName = new Map(helpers.items.map((p) => [p.metadata?.name ?? '', p]));
+  const eventsOf = async (kind: string, name: string, ns: string): Promise<CoreV1Event[]> =>
+    (
+      await core.listNamespacedEvent({
+        namespace: ns || 'default',
+        fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name}`,
+      })
+    ).items;
+
+  const selected = claims.items.filter(
+    (c) => c.status?.phase !== 'Bound' && (options.claim === undefined || c.metadata?.name === options.claim),
+  );
+  const podsByNamespace = new Map<string, Awaited<ReturnType<CoreV1Api['listNamespacedPod']>>['items']>();
+  for (const claim of selected) {
+    const ns = claim.metadata?.namespace ?? '';
+    if (!podsByNamespace.has(ns)) podsByNamespace.set(ns, (await core.listNamespacedPod({ namespace: ns })).items);
+    const consumers = (podsByNamespace.get(ns) ?? []).filter((p) =>
+      (p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim.metadata?.name),
+    );
+    const finding = diagnoseClaim({
+      claim,
+      storageClass: classByName.get(claim.spec?.storageClassName ?? ''),
+      consumers,
+      nodes: byName,
+      helper: helperByName.get(helperPodName('create', volumeNameForClaim(claim.metadata?.uid ?? ''))),
+      events: await eventsOf('PersistentVolumeClaim', claim.metadata?.name ?? '', ns),
+      provisionerNames: options.provisionerNames,
+      defaultBaseDirectory: options.pvDir,
+    });
+    if (finding) findings.push(finding);
+  }
+  if (options.claim === undefined) {
+    for (const pv of volumes.items) {
+      if (pv.status?.phase !== 'Released') continue;
+      const finding = diagnoseReleasedVolume(
+        pv,
+        byHostname,
+        await eventsOf('PersistentVolume', pv.metadata?.name ?? '', ''),
+        options.provisionerNames,
+        now,
+      );
+      if (finding) findings.push(finding);
+    }
+  }
+  return findings;
+}
+
+/** One finding per missing permission of the ServiceAccount (or one ok finding), from SubjectAccessReviews. */
+async function permissionFindings(
+  authorization: AuthorizationV1Api,
+  namespace: string,
+  serviceAccount: string,
+): Promise<Finding[]> {
+  const user = `system:serviceaccount:${namespace}:${serviceAccount}`;
+  const missing = new Map<string, string[]>();
+  for (const [group, resource, verb, namespaced] of REQUIRED_PERMISSIONS) {
+    const [plural, subresource] = resource.split('/');
+    const review = await authorization.createSubjectAccessReview({
+      body: {
+        spec: {
+          user,
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
+          resourceAttributes: {
+            group,
+            resource: plural ?? resource,
+            ...(subresource ? { subresource } : {}),
+            verb,
+            ...(namespaced ? { namespace } : {}),
+          },
+        },
+      },
+    });
+    if (!review.status?.allowed) {
+      const key = `${group ? `${group}/` : ''}${resource}${namespaced ? ` in ${namespace}` : ''}`;
+      missing.set(key, [...(missing.get(key) ?? []), verb]);
+    }
+  }
+  const subject = `ServiceAccount ${namespace}/${serviceAccount}`;
+  if (missing.size === 0) return [{ subject, status: 'ok', summary: 'has every permission the provisioner uses' }];
+  return [
+    {
+      subject,
+      status: 'attention',
+      summary: `cannot ${[...missing].map(([what, verbs]) => `${verbs.join('/')} ${what}`).join(', ')}`,
+      fix: 'apply manifests/base/rbac.yaml (it grants exactly what the code uses)',
+    },
+  ];
+}
+
+/**
+ * Formats findings for an 80-column terminal: one `OK`/`!!` line each, its fix indented below, and a closing count.
+ *
+ * @param findings - from {@link runDoctor}.
+ */
+export function formatFindings(findings: readonly Finding[]): string {
+  const lines: string[] = [];
+  for (const f of findings) {
+    lines.push(...wrap(`${f.status === 'ok' ? 'OK' : '!!'} ${f.subject}: ${f.summary}`, 80, '   '));
+    if (f.fix) lines.push(...wrap(`fix: ${f.fix}`, 77, '     ').map((l) => `   ${l}`));
+  }
+  const problems = findings.filter((f) => f.status === 'attention').length;
+  lines.push(problems === 0 ? 'healthy: nothing needs attention' : `${problems} finding(s) need attention`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Wraps `text` at word boundaries to `width` columns; continuation lines start with `indent`. */
+function wrap(text: string, width: number, indent: string): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = indent + word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(line);
+  return out;
+}
+
+/** The `doctor` subcommand (commander). */
+export function doctorCommand(): Command {
+  return new Command('doctor')
+    .description(
+      'read-only check of the cluster: the provisioner, StorageClasses, permissions, nodes, claims that are not ' +
+        'Bound and why, Released volumes not cleaned up. Exit 0 healthy, 1 needs attention, 2 could not look',
+    )
+    .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)')
+    .option('-n, --namespace <namespace>', 'only claims of this namespace')
+    .option('--claim <name>', 'only this claim (with --namespace; default namespace "default")')
+    .option('--provisioner-namespace <namespace>', `where the provisioner runs (default: found from its Lease)`)
+    .option('--provisioner-name <names>', 'provisioner names, comma-separated', 'microk8s.io/hostpath')
+    .option('--pv-dir <path>', 'PV_DIR of the provisioner', '/var/snap/microk8s/common/default-storage')
+    .addOption(
+      new Option('--toleration-policy <policy>', 'toleration policy of the provisioner')
+        .choices(TOLERATION_POLICIES)
+        .default('node-taints'),
+    )
+    .option('--lease-name <name>', 'leader-election Lease name', 'microk8s.io-hostpath')
+    .option('--service-account <name>', "the provisioner's ServiceAccount", 'hostpath-provisioner')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (opts: Record<string, string | undefined>) => {
+      try {
+        const namespace = opts['namespace'] ?? (opts['claim'] ? 'default' : undefined);
+        const findings = await runDoctor({
+          ...(opts['kubeconfig'] ? { kubeconfig: opts['kubeconfig'] } : {}),
+          ...(namespace ? { namespace } : {}),
+          ...(opts['claim'] ? { claim: opts['claim'] } : {}),
+          ...(opts['provisionerNamespace'] ? { provisionerNamespace: opts['provisionerNamespace'] } : {}),
+          provisionerNames: (opts['provisionerName'] ?? '').split(',').filter(Boolean),
+          pvDir: opts['pvDir'] ?? '',
+          tolerationPolicy: (opts['tolerationPolicy'] ?? 'node-taints') as TolerationPolicy,
+          leaseName: opts['leaseName'] ?? '',
+          serviceAccount: opts['serviceAccount'] ?? '',
+        });
+        process.stdout.write(
+          opts['output'] === 'json'
+            ? `${JSON.stringify({ healthy: doctorExitCode(findings) === 0, findings }, null, 2)}\n`
+            : formatFindings(findings),
+        );
+        process.exitCode = doctorExitCode(findings);
+      } catch (err) {
+        process.stderr.write(`hostpath-provisioner doctor: cannot look at the cluster: ${apiErrorMessage(err)}\n`);
+        process.exitCode = EXIT_CANNOT_LOOK;
+      }
+    });
+}

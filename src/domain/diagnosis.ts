@@ -1,0 +1,344 @@
+import type {
+  CoreV1Event,
+  V1Lease,
+  V1Node,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1StorageClass,
+} from '@kubernetes/client-node';
+import { ANN_SELECTED_NODE } from './constants.js';
+import { decideClaim } from './claim.js';
+import { classifyHelper } from './helper-status.js';
+import { parseClassParameters } from './storage-class.js';
+import { formatTaint, helperTolerations, untoleratedTaints, type TolerationPolicy } from './tolerations.js';
+import { isOurVolume, volumeHostname } from './volume.js';
+
+/** One finding of `doctor`: what was looked at, whether it needs attention, what is wrong and how to fix it. */
+export interface Finding {
+  /** What the finding is about, e.g. `claim default/data`, `node w1`, `StorageClass fast`. */
+  readonly subject: string;
+  /** `ok`, or `attention` when something stops or will stop volumes from working. */
+  readonly status: 'ok' | 'attention';
+  /** One line: what is the case. */
+  readonly summary: string;
+  /** One line: what to do about it (absent when nothing is to be done). */
+  readonly fix?: string;
+}
+
+const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class';
+
+const ok = (subject: string, summary: string): Finding => ({ subject, status: 'ok', summary });
+const attention = (subject: string, summary: string, fix?: string): Finding => ({
+  subject,
+  status: 'attention',
+  summary,
+  ...(fix ? { fix } : {}),
+});
+
+/**
+ * Checks our StorageClasses: valid parameters, binding mode, reclaim policy, and that at most one class of the whole
+ * cluster is the default. Pure.
+ *
+ * @param classes - every StorageClass of the cluster.
+ * @param provisionerNames - the names we answer to.
+ * @param defaultBaseDirectory - PV_DIR (for parameter parsing).
+ */
+export function diagnoseClasses(
+  classes: readonly V1StorageClass[],
+  provisionerNames: readonly string[],
+  defaultBaseDirectory: string,
+): Finding[] {
+  const findings: Finding[] = [];
+  const ours = classes.filter((sc) => provisionerNames.includes(sc.provisioner));
+  if (ours.length === 0) {
+    findings.push(
+      attention(
+        'StorageClasses',
+        `no StorageClass names the provisioner ${provisionerNames.join(' or ')}`,
+        'apply manifests/base/storageclass.yaml (or the class of the chart)',
+      ),
+    );
+  }
+  for (const sc of ours) {
+    const name = sc.metadata?.name ?? '';
+    const parsed = parseClassParameters(sc, defaultBaseDirectory);
+    const mode = sc.volumeBindingMode ?? 'Immediate';
+    const reclaim = sc.reclaimPolicy ?? 'Delete';
+    if (!parsed.ok) {
+      findings.push(
+        attention(
+          `StorageClass ${name}`,
+          `invalid parameters: ${parsed.problems.join('; ')}`,
+          'fix the parameters (StorageClasses are immutable: delete and re-create it)',
+        ),
+      );
+    } else
+      findings.push(ok(`StorageClass ${name}`, `${mode}, reclaim ${reclaim}, base ${parsed.parameters.baseDirectory}`));
+  }
+  const defaults = classes.filter((sc) => sc.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
+  if (defaults.length > 1) {
+    findings.push(
+      attention(
+        'default StorageClass',
+        `${defaults.length} classes are marked default (${defaults.map((sc) => sc.metadata?.name).join(', ')}); claims without a class get the newest`,
+        `keep one: kubectl annotate storageclass <name> ${DEFAULT_CLASS_ANNOTATION}-`,
+      ),
+    );
+  } else if (defaults.length === 0) {
+    findings.push(
+      attention(
+        'default StorageClass',
+        'no StorageClass is the default: claims that name no class stay Pending',
+        `mark one: kubectl annotate storageclass microk8s-hostpath ${DEFAULT_CLASS_ANNOTATION}=true`,
+      ),
+    );
+  }
+  return findings;
+}
+
+/**
+ * Checks a node for helpers: Ready, cordoned, pressure conditions, taints and the tolerations a delete helper would
+ * get under `policy` (create helpers get those of the claim's pod). Pure.
+ *
+ * @param node - the node as read.
+ * @param policy - the provisioner's toleration policy.
+ */
+export function diagnoseNode(node: V1Node, policy: TolerationPolicy): Finding {
+  const name = node.metadata?.name ?? '';
+  const subject = `node ${name}`;
+  const conditions = node.status?.conditions ?? [];
+  const ready = conditions.find((c) => c.type === 'Ready')?.status === 'True';
+  const pressure = conditions
+    .filter((c) => c.type !== 'Ready' && c.status === 'True')
+    .map((c) => c.type)
+    .join(', ');
+  const taints = node.spec?.taints ?? [];
+  const parts = [
+    ready ? 'Ready' : 'NotReady',
+    ...(node.spec?.unschedulable ? ['cordoned'] : []),
+    ...(pressure ? [pressure] : []),
+    taints.length ? `taints ${taints.map(formatTaint).join(', ')}` : 'no taints',
+  ];
+  if (!ready) {
+    return attention(subject, parts.join('; '), 'helpers cannot run here until the kubelet reports Ready');
+  }
+  if (policy === 'none' && untoleratedTaints(taints, []).length > 0) {
+    return attention(
+      subject,
+      `${parts.join('; ')}; toleration policy none: no helper can run here`,
+      'use --toleration-policy node-taints (the default)',
+    );
+  }
+  const tolerated = helperTolerations(policy, taints).length;
+  return ok(subject, `${parts.join('; ')}; a delete helper would carry ${tolerated} toleration(s)`);
+}
+
+/** What {@link diagnoseClaim} reads about one claim. */
+export interface ClaimFacts {
+  readonly claim: V1PersistentVolumeClaim;
+  /** Its StorageClass, when it exists. */
+  readonly storageClass: V1StorageClass | undefined;
+  /** Pods of its namespace that mount it. */
+  readonly consumers: readonly V1Pod[];
+  /** Every node, by name. */
+  readonly nodes: ReadonlyMap<string, V1Node>;
+  /** Our create helper of the claim, when one exists. */
+  readonly helper: V1Pod | undefined;
+  /** Events on the claim, any order. */
+  readonly events: readonly CoreV1Event[];
+  /** The provisioner names we answer to. */
+  readonly provisionerNames: readonly string[];
+  /** PV_DIR. */
+  readonly defaultBaseDirectory: string;
+}
+
+/**
+ * Says why a claim of ours is not Bound, with the fix, from what the API server shows. The rules follow the order in
+ * which provisioning can get stuck: the class, refused input, no consumer pod (WaitForFirstConsumer), a pod that
+ * bypasses the scheduler (`spec.nodeName`), a pod the scheduler cannot place, a selected node that is gone or whose
+ * taints the pod does not tolerate, the helper's state, the latest ProvisioningFailed event. Pure.
+ *
+ * @returns one finding; undefined for claims that are not ours (another provisioner's class).
+ */
+export function diagnoseClaim(facts: ClaimFacts): Finding | undefined {
+  const { claim, storageClass, consumers, nodes, helper, events } = facts;
+  const subject = `claim ${claim.metadata?.namespace ?? ''}/${claim.metadata?.name ?? ''}`;
+  if (claim.status?.phase === 'Bound') return ok(subject, `Bound to ${claim.spec?.volumeName ?? ''}`);
+  const className = claim.spec?.storageClassName;
+  if (!className) {
+    return attention(subject, 'names no StorageClass and none was defaulted', 'set spec.storageClassName');
+  }
+  if (!storageClass) {
+    return attention(
+      subject,
+      `names StorageClass ${className}, which does not exist`,
+      `create it, or re-create the claim with an existing class (e.g. microk8s-hostpath)`,
+    );
+  }
+  if (!facts.provisionerNames.includes(storageClass.provisioner)) return undefined;
+  const decision = decideClaim(claim, storageClass, facts.provisionerNames, facts.defaultBaseDirectory);
+  if (decision.action === 'refuse') return attention(subject, decision.message, 're-create the claim without it');
+  const waitForConsumer = storageClass.volumeBindingMode === 'WaitForFirstConsumer';
+  const selected = claim.metadata?.annotations?.[ANN_SELECTED_NODE];
+  const pinned = consumers.find((p) => p.spec?.nodeName && !selected);
+  if (waitForConsumer && !selected) {
+    if (consumers.length === 0) {
+      return attention(
+        subject,
+        `WaitForFirstConsumer: no pod uses this claim yet, so no node is chosen`,
+        'create the pod that mounts it (or use a class with volumeBindingMode Immediate)',
+      );
+    }
+    if (pinned) {
+      return attention(
+        subject,
+        `pod ${pinned.metadata?.name} sets spec.nodeName, which bypasses the scheduler: no node is ever selected for the claim`,
+        'use a nodeSelector on kubernetes.io/hostname instead of spec.nodeName',
+      );
+    }
+    const stuck = consumers
+      .map((p) => ({ pod: p, c: p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False') }))
+      .find((x) => x.c);
+    if (stuck) {
+      return attention(
+        subject,
+        `pod ${stuck.pod.metadata?.name} cannot be scheduled: ${stuck.c?.message ?? stuck.c?.reason ?? 'Unschedulable'}`,
+        'fix what the scheduler names (resources, node selector, taints); the claim follows the pod',
+      );
+    }
+    return ok(subject, 'waiting for the scheduler to choose a node for its pod');
+  }
+  if (selected !== undefined) {
+    const node = nodes.get(selected);
+    if (!node) {
+      return attention(
+        subject,
+        `selected node ${selected} does not exist`,
+        'the provisioner hands the claim back to the scheduler; if it stays, remove the annotation',
+      );
+    }
+    const waiting = consumers.filter((p) => !p.spec?.nodeName || p.spec.nodeName === selected);
+    if (waiting.length === 0) {
+      return attention(
+        subject,
+        `selected node ${selected} but no Pending pod mounts the claim: the annotation alone is not trusted`,
+        'create the pod, or remove the annotation volume.kubernetes.io/selected-node',
+      );
+    }
+    const taints = node.spec?.taints ?? [];
+    const fits = waiting.some((p) => untoleratedTaints(taints, p.spec?.tolerations ?? []).length === 0);
+    if (!fits) {
+      const pod = waiting[0];
+      const missing = untoleratedTaints(taints, pod?.spec?.tolerations ?? []);
+      return attention(
+        subject,
+        `node ${selected} has taint ${missing.map(formatTaint).join(', ')} that pod ${pod?.metadata?.name} does not tolerate`,
+        `add the toleration to the pod, or let the scheduler choose another node`,
+      );
+    }
+  }
+  if (helper) {
+    const state = classifyHelper(helper);
+    if (state.state === 'failed' || state.state === 'unscheduled') {
+      return attention(subject, `helper pod ${helper.metadata?.name}: ${state.message}`, helperFix(state.message));
+    }
+  }
+  const failed = [...events]
+    .filter((e) => e.reason === 'ProvisioningFailed')
+    .sort((a, b) => eventTime(b) - eventTime(a))[0];
+  if (failed)
+    return attention(subject, `last ProvisioningFailed: ${failed.message ?? ''}`, helperFix(failed.message ?? ''));
+  return ok(subject, helper ? `provisioning: helper pod ${helper.metadata?.name} in progress` : 'provisioning');
+}
+
+/** The fix for a helper failure message, from what it names. */
+function helperFix(message: string): string {
+  if (/cannot be pulled|ErrImagePull|ImagePullBackOff/.test(message)) {
+    return 'make the helper image pullable on that node, or set BUSYBOX_IMAGE to one it can pull';
+  }
+  if (/refused the helper pod|PodSecurity|forbidden/i.test(message)) {
+    return 'allow the helper in its namespace (label it pod-security.kubernetes.io/enforce=privileged) or adjust the admission policy';
+  }
+  if (/taint/.test(message)) return "check the node's taints against the pod's tolerations";
+  return 'see the helper pod events: kubectl -n <provisioner namespace> describe pod <helper>';
+}
+
+function eventTime(e: CoreV1Event): number {
+  const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp;
+  return t ? new Date(t).getTime() : 0;
+}
+
+/**
+ * Says why a Released PV of ours is not cleaned up yet: Retain, its node gone, or failures named by its latest
+ * VolumeFailedDelete event. Pure.
+ *
+ * @param pv - a PV.
+ * @param nodes - every node, by `kubernetes.io/hostname` label value and by name.
+ * @param events - events on the PV.
+ * @param provisionerNames - the names we answer to.
+ * @param nowMs - the current time (ms since the epoch), for the age.
+ * @returns undefined for PVs that are not ours or not Released.
+ */
+export function diagnoseReleasedVolume(
+  pv: V1PersistentVolume,
+  nodes: ReadonlyMap<string, V1Node>,
+  events: readonly CoreV1Event[],
+  provisionerNames: readonly string[],
+  nowMs: number,
+): Finding | undefined {
+  if (pv.status?.phase !== 'Released' || !isOurVolume(pv, provisionerNames)) return undefined;
+  const subject = `volume ${pv.metadata?.name ?? ''}`;
+  const created = pv.metadata?.creationTimestamp ? new Date(pv.metadata.creationTimestamp).getTime() : nowMs;
+  const age = `${Math.round((nowMs - created) / 60_000)} min old`;
+  if (pv.spec?.persistentVolumeReclaimPolicy !== 'Delete') {
+    return ok(subject, `Released, reclaim Retain (${age}): its data is kept until you remove it`);
+  }
+  const hostname = volumeHostname(pv);
+  if (hostname && !nodes.has(hostname)) {
+    return attention(
+      subject,
+      `Released, but node ${hostname} no longer exists (${age}): the data cannot be removed`,
+      'bring the node back, or delete the PV object (the data stays on the node)',
+    );
+  }
+  const failed = [...events]
+    .filter((e) => e.reason === 'VolumeFailedDelete')
+    .sort((a, b) => eventTime(b) - eventTime(a))[0];
+  if (failed) return attention(subject, `Released (${age}); last VolumeFailedDelete: ${failed.message ?? ''}`);
+  return ok(subject, `Released (${age}); being cleaned up`);
+}
+
+/**
+ * Checks the Lease of leader election: who holds it and whether it was renewed within its duration. Pure.
+ *
+ * @param lease - the Lease, or undefined when it does not exist.
+ * @param nowMs - the current time, ms since the epoch.
+ */
+export function diagnoseLease(lease: V1Lease | undefined, nowMs: number): Finding {
+  const subject = 'provisioner';
+  if (!lease) {
+    return attention(
+      subject,
+      'no leader-election Lease: the provisioner is not running',
+      'install it (README: Install)',
+    );
+  }
+  const holder = lease.spec?.holderIdentity ?? '';
+  const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+  const ageSeconds = Math.round((nowMs - renewed) / 1000);
+  const duration = lease.spec?.leaseDurationSeconds ?? 15;
+  if (!holder || ageSeconds > duration) {
+    return attention(
+      subject,
+      `the Lease ${holder ? `held by ${holder} ` : ''}was last renewed ${ageSeconds}s ago (duration ${duration}s): no replica leads`,
+      'check the provisioner pods: kubectl -n <namespace> logs deploy/hostpath-provisioner',
+    );
+  }
+  return ok(subject, `leader ${holder}, Lease renewed ${ageSeconds}s ago`);
+}
+
+/** Exit code of `doctor`: 0 when every finding is ok, 1 when one needs attention. */
+export function doctorExitCode(findings: readonly Finding[]): 0 | 1 {
+  return findings.some((f) => f.status === 'attention') ? 1 : 0;
+}

@@ -1,0 +1,253 @@
+import { describe, expect, it } from '@jest/globals';
+import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
+import {
+  diagnoseClaim,
+  diagnoseClasses,
+  diagnoseLease,
+  diagnoseNode,
+  diagnoseReleasedVolume,
+  doctorExitCode,
+  type ClaimFacts,
+} from '../src/domain/diagnosis.js';
+
+const NAMES = ['microk8s.io/hostpath'];
+const BASE = '/var/snap/microk8s/common/default-storage';
+const wfc: V1StorageClass = {
+  metadata: { name: 'microk8s-hostpath', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+  provisioner: 'microk8s.io/hostpath',
+  volumeBindingMode: 'WaitForFirstConsumer',
+};
+const node = (name: string, taints: V1Node['spec'] = {}, ready = 'True'): V1Node => ({
+  metadata: { name },
+  spec: taints,
+  status: { conditions: [{ type: 'Ready', status: ready }] },
+});
+const nodes = new Map([
+  ['w1', node('w1')],
+  ['db', node('db', { taints: [{ key: 'dedicated', value: 'db', effect: 'NoExecute' }] })],
+]);
+const pvc = (annotations: Record<string, string> = {}, className = 'microk8s-hostpath'): V1PersistentVolumeClaim => ({
+  metadata: {
+    name: 'data',
+    namespace: 'default',
+    uid: 'u1',
+    annotations: { 'volume.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath', ...annotations },
+  },
+  spec: { storageClassName: className, resources: { requests: { storage: '1Gi' } } },
+  status: { phase: 'Pending' },
+});
+const pod = (name: string, spec: Partial<NonNullable<V1Pod['spec']>> = {}, status: V1Pod['status'] = {}): V1Pod => ({
+  metadata: { name, namespace: 'default' },
+  spec: { containers: [], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'data' } }], ...spec },
+  status,
+});
+const facts = (patch: Partial<ClaimFacts>): ClaimFacts => ({
+  claim: pvc(),
+  storageClass: wfc,
+  consumers: [],
+  nodes,
+  helper: undefined,
+  events: [],
+  provisionerNames: NAMES,
+  defaultBaseDirectory: BASE,
+  ...patch,
+});
+
+describe('diagnoseClaim', () => {
+  it.each<[string, Partial<ClaimFacts>, string | undefined, string | undefined]>([
+    [
+      'Bound',
+      { claim: { ...pvc(), spec: { volumeName: 'pvc-u1' }, status: { phase: 'Bound' } } },
+      'Bound to pvc-u1',
+      undefined,
+    ],
+    [
+      'class missing',
+      { storageClass: undefined },
+      'names StorageClass microk8s-hostpath, which does not exist',
+      'create it, or re-create the claim with an existing class (e.g. microk8s-hostpath)',
+    ],
+    [
+      'no consumer yet',
+      {},
+      'WaitForFirstConsumer: no pod uses this claim yet, so no node is chosen',
+      'create the pod that mounts it (or use a class with volumeBindingMode Immediate)',
+    ],
+    [
+      'pinned by nodeName',
+      { consumers: [pod('web-0', { nodeName: 'w1' })] },
+      'pod web-0 sets spec.nodeName, which bypasses the scheduler: no node is ever selected for the claim',
+      'use a nodeSelector on kubernetes.io/hostname instead of spec.nodeName',
+    ],
+    [
+      'unschedulable pod',
+      {
+        consumers: [
+          pod(
+            'web-0',
+            {},
+            {
+              conditions: [
+                { type: 'PodScheduled', status: 'False', message: '0/2 nodes are available: 2 Insufficient cpu.' },
+              ],
+            },
+          ),
+        ],
+      },
+      'pod web-0 cannot be scheduled: 0/2 nodes are available: 2 Insufficient cpu.',
+      'fix what the scheduler names (resources, node selector, taints); the claim follows the pod',
+    ],
+    [
+      'selected node gone',
+      { claim: pvc({ 'volume.kubernetes.io/selected-node': 'gone' }), consumers: [pod('web-0')] },
+      'selected node gone does not exist',
+      'the provisioner hands the claim back to the scheduler; if it stays, remove the annotation',
+    ],
+    [
+      'hand annotation, no pod',
+      { claim: pvc({ 'volume.kubernetes.io/selected-node': 'db' }) },
+      'selected node db but no Pending pod mounts the claim: the annotation alone is not trusted',
+      'create the pod, or remove the annotation volume.kubernetes.io/selected-node',
+    ],
+    [
+      'untolerated taint',
+      { claim: pvc({ 'volume.kubernetes.io/selected-node': 'db' }), consumers: [pod('web-0')] },
+      'node db has taint dedicated=db:NoExecute that pod web-0 does not tolerate',
+      'add the toleration to the pod, or let the scheduler choose another node',
+    ],
+    [
+      'helper image',
+      {
+        claim: pvc({ 'volume.kubernetes.io/selected-node': 'w1' }),
+        consumers: [pod('web-0')],
+        helper: {
+          metadata: { name: 'hostpath-create-pvc-u1' },
+          spec: { nodeName: 'w1', containers: [] },
+          status: {
+            phase: 'Pending',
+            containerStatuses: [
+              {
+                name: 'helper',
+                image: 'busybox:x',
+                imageID: '',
+                ready: false,
+                restartCount: 0,
+                state: { waiting: { reason: 'ErrImagePull' } },
+              },
+            ],
+          },
+        },
+      },
+      'helper pod hostpath-create-pvc-u1: image busybox:x cannot be pulled: ErrImagePull',
+      'make the helper image pullable on that node, or set BUSYBOX_IMAGE to one it can pull',
+    ],
+    [
+      'latest failure event',
+      {
+        claim: pvc({ 'volume.kubernetes.io/selected-node': 'w1' }),
+        consumers: [pod('web-0')],
+        events: [
+          {
+            metadata: {},
+            involvedObject: {},
+            reason: 'ProvisioningFailed',
+            message: 'old',
+            lastTimestamp: new Date(1),
+          },
+          {
+            metadata: {},
+            involvedObject: {},
+            reason: 'ProvisioningFailed',
+            message: 'the API server refused the helper pod: forbidden',
+            lastTimestamp: new Date(2),
+          },
+        ],
+      },
+      'last ProvisioningFailed: the API server refused the helper pod: forbidden',
+      'allow the helper in its namespace (label it pod-security.kubernetes.io/enforce=privileged) or adjust the admission policy',
+    ],
+  ])('%s', (_n, patch, summary, fix) => {
+    const f = diagnoseClaim(facts(patch));
+    expect(f?.summary).toBe(summary);
+    expect(f?.fix).toBe(fix);
+  });
+
+  it('says nothing about claims of another provisioner', () => {
+    expect(diagnoseClaim(facts({ storageClass: { ...wfc, provisioner: 'other.io/x' } }))).toBeUndefined();
+  });
+});
+
+describe('diagnoseClasses', () => {
+  it('flags no class of ours, bad parameters and two defaults', () => {
+    expect(diagnoseClasses([], NAMES, BASE).map((f) => f.subject)).toEqual(['StorageClasses', 'default StorageClass']);
+    const bad: V1StorageClass = { metadata: { name: 'bad' }, provisioner: NAMES[0]!, parameters: { pvDir: 'rel' } };
+    const second = { ...wfc, metadata: { ...wfc.metadata, name: 'second' } };
+    const findings = diagnoseClasses([wfc, bad, second], NAMES, BASE);
+    expect(findings.map((f) => [f.subject, f.status])).toEqual([
+      ['StorageClass microk8s-hostpath', 'ok'],
+      ['StorageClass bad', 'attention'],
+      ['StorageClass second', 'ok'],
+      ['default StorageClass', 'attention'],
+    ]);
+  });
+});
+
+describe('diagnoseNode, diagnoseLease, diagnoseReleasedVolume, doctorExitCode', () => {
+  it('reads a node', () => {
+    expect(diagnoseNode(nodes.get('db')!, 'node-taints')).toEqual({
+      subject: 'node db',
+      status: 'ok',
+      summary: 'Ready; taints dedicated=db:NoExecute; a delete helper would carry 1 toleration(s)',
+    });
+    expect(diagnoseNode(node('x', {}, 'False'), 'node-taints').status).toBe('attention');
+    expect(diagnoseNode(nodes.get('db')!, 'none').status).toBe('attention');
+  });
+
+  it('reads the Lease', () => {
+    const lease = (renewed: number) => ({
+      spec: { holderIdentity: 'p-1', renewTime: new Date(renewed), leaseDurationSeconds: 15 },
+    });
+    expect(diagnoseLease(undefined, 0).status).toBe('attention');
+    expect(diagnoseLease(lease(100_000), 105_000)).toEqual({
+      subject: 'provisioner',
+      status: 'ok',
+      summary: 'leader p-1, Lease renewed 5s ago',
+    });
+    expect(diagnoseLease(lease(100_000), 160_000).status).toBe('attention');
+  });
+
+  it('says why a Released volume stays', () => {
+    const pv = {
+      metadata: {
+        name: 'pvc-u1',
+        annotations: { 'pv.kubernetes.io/provisioned-by': 'microk8s.io/hostpath' },
+        creationTimestamp: new Date(0),
+      },
+      spec: {
+        persistentVolumeReclaimPolicy: 'Delete',
+        nodeAffinity: {
+          required: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['gone'] }] },
+            ],
+          },
+        },
+      },
+      status: { phase: 'Released' },
+    };
+    expect(diagnoseReleasedVolume(pv, nodes, [], NAMES, 600_000)?.summary).toBe(
+      'Released, but node gone no longer exists (10 min old): the data cannot be removed',
+    );
+    expect(diagnoseReleasedVolume({ ...pv, status: { phase: 'Bound' } }, nodes, [], NAMES, 0)).toBeUndefined();
+  });
+
+  it('exits 1 when anything needs attention', () => {
+    expect(doctorExitCode([{ subject: 'a', status: 'ok', summary: '' }])).toBe(0);
+    expect(
+      doctorExitCode([
+        { subject: 'a', status: 'ok', summary: '' },
+        { subject: 'b', status: 'attention', summary: '' },
+      ]),
+    ).toBe(1);
+  });
+});
