@@ -1,4 +1,5 @@
 import type { V1PersistentVolume } from '@kubernetes/client-node';
+import { volumeClassName } from '../src/domain/class-name.js';
 import { VOLUME_FINALIZER } from '../src/domain/constants.js';
 import { checkBaseDirectory, checkRemovablePath } from '../src/domain/paths.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
@@ -102,7 +103,7 @@ export class DeleteController {
       case 'delete':
         break;
     }
-    const className = pv.spec?.storageClassName ?? '';
+    const className = volumeClassName(pv);
     const started = this.deps.clock();
     const fail = (message: string): void => {
       events.event(pv, 'Warning', 'VolumeFailedDelete', message);

@@ -7,6 +7,7 @@ import type {
   V1StorageClass,
 } from '@kubernetes/client-node';
 import { HELPER_SELECTOR, LABEL_HOSTNAME } from '../src/domain/constants.js';
+import { claimClassName, volumeClassName } from '../src/domain/class-name.js';
 import type { HelperOperation } from '../src/domain/names.js';
 import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
 import type { KubeClients } from '../src/kube/client.js';
@@ -129,8 +130,8 @@ export class ProvisionerManager {
       labelSelector: HELPER_SELECTOR,
       list: (o) => core.listNamespacedPod({ ...o, namespace: config.namespace }),
     });
-    this.claims.addIndex(INDEX_CLASS, (c) => (c.spec?.storageClassName ? [c.spec.storageClassName] : []));
-    this.volumes.addIndex(INDEX_CLASS, (v) => (v.spec?.storageClassName ? [v.spec.storageClassName] : []));
+    this.claims.addIndex(INDEX_CLASS, (c) => (claimClassName(c) ? [claimClassName(c)] : []));
+    this.volumes.addIndex(INDEX_CLASS, (v) => (volumeClassName(v) ? [volumeClassName(v)] : []));
     this.nodes.addIndex(INDEX_HOSTNAME, (n) => [n.metadata?.labels?.[LABEL_HOSTNAME] ?? n.metadata?.name ?? '']);
     this.pods.addIndex(INDEX_CLAIM, (p) =>
       (p.spec?.volumes ?? []).flatMap((v) =>
@@ -301,7 +302,7 @@ export class ProvisionerManager {
     metrics.volumes.reset();
     for (const pv of this.volumes.list()) {
       if (!isOurVolume(pv, config.provisionerNames)) continue;
-      metrics.volumes.inc({ node: volumeHostname(pv) ?? 'unknown', class: pv.spec?.storageClassName ?? '' });
+      metrics.volumes.inc({ node: volumeHostname(pv) ?? 'unknown', class: volumeClassName(pv) });
     }
   }
 

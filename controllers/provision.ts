@@ -1,6 +1,7 @@
 import type { V1Node, V1PersistentVolumeClaim, V1Toleration } from '@kubernetes/client-node';
 import { ANN_SELECTED_NODE, LABEL_HOSTNAME } from '../src/domain/constants.js';
 import { decideClaim } from '../src/domain/claim.js';
+import { claimClassName } from '../src/domain/class-name.js';
 import { helperPodName, volumeDirectoryName, volumeNameForClaim } from '../src/domain/names.js';
 import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
 import { effectiveReclaimPolicy, type ReclaimPolicy } from '../src/domain/storage-class.js';
@@ -74,7 +75,7 @@ export class ProvisionController {
     const { cache, events, settings } = this.deps;
     const claim = cache.claim(key);
     if (!claim) return;
-    const className = claim.spec?.storageClassName ?? '';
+    const className = claimClassName(claim);
     const storageClass = className ? cache.storageClass(className) : undefined;
     const decision = decideClaim(claim, storageClass, settings.provisionerNames, settings.defaultBaseDirectory);
     const logger = ctx.logger.child({ pvc: key });

@@ -51,6 +51,27 @@ describe('buildVolume', () => {
     });
   });
 
+  it('gives the PV the class the claim names by the beta annotation (read before the spec)', () => {
+    const spec = { ...claim.spec };
+    delete spec.storageClassName;
+    const beta: V1PersistentVolumeClaim = {
+      ...claim,
+      metadata: { ...claim.metadata, annotations: { 'volume.beta.kubernetes.io/storage-class': 'old-style' } },
+      spec,
+    };
+    const pv = buildVolume({
+      claim: beta,
+      volumeName: 'pvc-u1',
+      path: '/var/snap/microk8s/common/default-storage/default-data-pvc-u1',
+      nodeHostname: 'w1.example',
+      reclaimPolicy: 'Delete',
+      volumeType: 'hostPath',
+      provisionerName: 'microk8s.io/hostpath',
+      identity: 'm1',
+    });
+    expect(pv.spec?.storageClassName).toBe('old-style');
+  });
+
   it('builds a local Retain PV without a finalizer, defaulting access modes', () => {
     const pv = buildVolume({
       claim: { ...claim, spec: { ...claim.spec, accessModes: [] } },
