@@ -20,6 +20,8 @@ export interface HelperSettings {
   readonly image: string;
   /** '' for none. */
   readonly priorityClassName: string;
+  /** Capabilities the root helper keeps (`--helper-capabilities`); default DAC_OVERRIDE and FOWNER. */
+  readonly capabilities?: readonly string[] | undefined;
   /** Bound on Pending/Unschedulable/running, in seconds. */
   readonly timeoutSeconds: number;
 }
@@ -116,6 +118,7 @@ export class HelperRunner {
       image: settings.image,
       tolerations: request.tolerations,
       priorityClassName: settings.priorityClassName,
+      capabilities: settings.capabilities,
       activeDeadlineSeconds: settings.timeoutSeconds,
       ...(request.claim ? { claim: request.claim } : {}),
     });

@@ -153,6 +153,7 @@ export class ProvisionerManager {
         namespace: config.namespace,
         image: config.busyboxImage,
         priorityClassName: config.helperPriorityClassName,
+        capabilities: config.helperCapabilities,
         timeoutSeconds: config.helperTimeoutSeconds,
       },
     });
