@@ -3,12 +3,13 @@ import { ANN_SELECTED_NODE, LABEL_HOSTNAME } from '../src/domain/constants.js';
 import { decideClaim } from '../src/domain/claim.js';
 import { claimClassName } from '../src/domain/class-name.js';
 import { helperPodName, volumeDirectoryName, volumeNameForClaim } from '../src/domain/names.js';
-import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
+import { chooseNodeForImmediate, describeSkippedNodes } from '../src/domain/node-choice.js';
 import { effectiveReclaimPolicy, type ReclaimPolicy } from '../src/domain/storage-class.js';
 import { helperTolerations, untoleratedTaints, type TolerationPolicy } from '../src/domain/tolerations.js';
 import { buildVolume, nodeHostname, volumeHostname } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
+import { RecentFailures } from './recent-failures.js';
 import type {
   ClusterCache,
   Clock,
@@ -49,6 +50,8 @@ export class ProvisionController {
   private readonly firstSeen = new Map<string, number>();
   /** Claim uids whose PV this process created; the cache may not show the PV yet. */
   private readonly provisioned: Expectations;
+  /** Nodes where a create helper failed recently, per class: Immediate binding tries other nodes first (M4). */
+  private readonly recentFailures: RecentFailures;
 
   constructor(
     private readonly deps: {
@@ -62,6 +65,7 @@ export class ProvisionController {
     },
   ) {
     this.provisioned = new Expectations(deps.clock);
+    this.recentFailures = new RecentFailures(deps.clock);
   }
 
   /**
@@ -111,6 +115,7 @@ export class ProvisionController {
       decision.selectedNode,
       storageClass?.allowedTopologies,
       logger,
+      className,
     );
     if (!node) return { requeueAfterSeconds: 30 };
     const nodeName = node.metadata?.name ?? '';
@@ -138,6 +143,7 @@ export class ProvisionController {
       const message = `helper pod ${result.podName} on node ${nodeName} failed (${result.reason}): ${result.message}`;
       events.event(claim, 'Warning', 'ProvisioningFailed', message);
       this.deps.metrics.provisionFinished(className, source, false, (this.deps.clock() - started) / 1000);
+      if (decision.selectedNode === undefined) this.recentFailures.failed(className, nodeName);
       throw new ProvisioningError(message);
     }
 
@@ -186,6 +192,7 @@ export class ProvisionController {
     selectedNode: string | undefined,
     allowedTopologies: Parameters<typeof chooseNodeForImmediate>[0]['allowedTopologies'],
     logger: ReconcileContext['logger'],
+    className = '',
   ): Promise<V1Node | undefined> {
     const { cache, kube, events, settings } = this.deps;
     if (selectedNode !== undefined) {
@@ -215,10 +222,13 @@ export class ProvisionController {
       allowedTopologies,
       preferredNode: settings.identity,
       volumeCounts: counts,
+      excluded: this.recentFailures.nodes(className),
     });
+    const skipped = describeSkippedNodes(choice.skipped);
     if (!choice.ok) {
-      events.event(claim, 'Warning', 'ProvisioningFailed', choice.reason);
-      throw new ProvisioningError(choice.reason);
+      const message = skipped ? `${choice.reason}; ${skipped}` : choice.reason;
+      events.event(claim, 'Warning', 'ProvisioningFailed', message);
+      throw new ProvisioningError(message);
     }
     const name = choice.node.metadata?.name ?? '';
     const node = await kube.getNode(name);
@@ -231,7 +241,7 @@ export class ProvisionController {
       claim,
       'Normal',
       'NodeChosen',
-      `Immediate binding: provisioning on node ${name} (${LABEL_HOSTNAME}=${nodeHostname(node)})${tainted}`,
+      `Immediate binding: provisioning on node ${name} (${LABEL_HOSTNAME}=${nodeHostname(node)})${tainted}${skipped ? `; ${skipped}` : ''}`,
     );
     return node;
   }
