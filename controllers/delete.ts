@@ -3,7 +3,7 @@ import { volumeClassName } from '../src/domain/class-name.js';
 import { VOLUME_FINALIZER } from '../src/domain/constants.js';
 import { checkBaseDirectory, checkRemovablePath } from '../src/domain/paths.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
-import { decideVolume, volumeHostname, volumePath } from '../src/domain/volume.js';
+import { decideVolume, volumeNode, volumePath } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
 import type {
@@ -117,9 +117,11 @@ export class DeleteController {
       fail(`refusing to remove the volume's directory: ${safe.reason}; the data is left in place`);
       return { requeueAfterSeconds: SLOW_RECHECK_SECONDS };
     }
-    const hostname = volumeHostname(pv);
-    const cached = hostname ? cache.nodeByHostname(hostname) : undefined;
-    const node = cached?.metadata?.name ? await kube.getNode(cached.metadata.name) : undefined;
+    const pinned = volumeNode(pv); // node affinity, else (old addon PVs) the identity annotation's node name
+    const hostname = pinned && 'hostname' in pinned ? pinned.hostname : pinned?.nodeName;
+    const cached = pinned && 'hostname' in pinned ? cache.nodeByHostname(pinned.hostname) : undefined;
+    const targetName = pinned && 'nodeName' in pinned ? pinned.nodeName : cached?.metadata?.name;
+    const node = targetName ? await kube.getNode(targetName) : undefined;
     if (!node) {
       const where = hostname ? `node ${hostname} no longer exists` : 'the volume is pinned to no node';
       if (settings.nodeGonePolicy === 'delete') {

@@ -470,6 +470,41 @@ describe('DeleteController', () => {
     expect(kube.calls.map((c) => c[0])).toEqual(['deleteVolume', 'removeVolumeFinalizer']);
   });
 
+  it('cleans an old addon PV without node affinity on the node its hostPathProvisionerIdentity names (L9)', async () => {
+    const old = released();
+    delete old.spec!.nodeAffinity;
+    old.metadata!.annotations!.hostPathProvisionerIdentity = 'w1';
+    cache.pvs.set('pvc-u1', old);
+    cache.nodeMap.set('w1', node('w1'));
+    let helper: V1Pod | undefined;
+    kubelet({ phase: 'Succeeded' });
+    const finish = kube.onPodCreated;
+    kube.onPodCreated = (pod) => {
+      helper = pod;
+      finish(pod);
+    };
+    await deleter().reconcile('pvc-u1', ctx);
+    expect(helper?.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution).toEqual({
+      nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['w1'] }] }],
+    });
+    expect(kube.calls.map((c) => c.join(' '))).toEqual([
+      'getNode w1',
+      'createPod hostpath-delete-pvc-u1',
+      'deletePod hostpath-delete-pvc-u1',
+      'deleteVolume pvc-u1',
+      'removeVolumeFinalizer pvc-u1 external-provisioner.volume.kubernetes.io/finalizer',
+    ]);
+  });
+
+  it('an old addon PV whose identity node is gone is kept and re-checked', async () => {
+    const old = released();
+    delete old.spec!.nodeAffinity;
+    cache.pvs.set('pvc-u1', old);
+    expect(await deleter().reconcile('pvc-u1', ctx)).toEqual({ requeueAfterSeconds: 300 });
+    expect(kube.calls.map((c) => c[0])).toEqual(['getNode']);
+    expect(events.recorded[0]?.[3]).toMatch(/^node gone-node no longer exists: the data in /);
+  });
+
   it('never runs a helper for Retain', async () => {
     cache.pvs.set('pvc-u1', released({ persistentVolumeReclaimPolicy: 'Retain' }));
     await deleter().reconcile('pvc-u1', ctx);

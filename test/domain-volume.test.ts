@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { buildVolume, decideVolume, volumeHostname, volumePath } from '../src/domain/volume.js';
+import { buildVolume, decideVolume, volumeHostname, volumeNode, volumePath } from '../src/domain/volume.js';
 
 const claim: V1PersistentVolumeClaim = {
   metadata: { name: 'data', namespace: 'default', uid: 'u1' },
@@ -179,5 +179,37 @@ describe('volumeHostname and volumePath', () => {
       },
     });
     expect(volumeHostname(pv)).toBeUndefined();
+  });
+});
+
+describe('volumeNode', () => {
+  const affinity = (values: string[]): V1PersistentVolume['spec'] => ({
+    nodeAffinity: {
+      required: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values }] }],
+      },
+    },
+  });
+  const identity = { annotations: { hostPathProvisionerIdentity: 'm1' } };
+  it.each([
+    [
+      'node affinity wins over the identity annotation',
+      { metadata: identity, spec: affinity(['w1-host']) },
+      { hostname: 'w1-host' },
+    ],
+    [
+      'no node affinity (old addon PV): the identity names the node',
+      { metadata: identity, spec: {} },
+      { nodeName: 'm1' },
+    ],
+    ['an affinity we cannot read is not second-guessed', { metadata: identity, spec: affinity(['a', 'b']) }, undefined],
+    [
+      'no affinity, empty identity',
+      { metadata: { annotations: { hostPathProvisionerIdentity: '' } }, spec: {} },
+      undefined,
+    ],
+    ['no affinity, no identity', { spec: {} }, undefined],
+  ] as [string, V1PersistentVolume, object | undefined][])('%s', (_name, pv, expected) => {
+    expect(volumeNode(pv)).toEqual(expected);
   });
 });

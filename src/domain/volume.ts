@@ -105,6 +105,25 @@ export function volumeHostname(pv: V1PersistentVolume): string | undefined {
   return values.size === 1 && only !== '' ? only : undefined;
 }
 
+/**
+ * Where a PV's directory lives: the node whose `kubernetes.io/hostname` label its node affinity names
+ * ({@link volumeHostname}); or, for a PV with no node affinity at all — made by addon releases before node affinity
+ * was added, on the provisioner's own node — the node *named* by its `hostPathProvisionerIdentity` annotation (the
+ * addon wrote its NODE_NAME there). Undefined when neither says (an affinity we cannot read is never second-guessed
+ * with the annotation).
+ *
+ * @returns `{ hostname }` to look up by hostname label, `{ nodeName }` to look up by node name, or undefined.
+ */
+export function volumeNode(
+  pv: V1PersistentVolume,
+): { readonly hostname: string } | { readonly nodeName: string } | undefined {
+  const hostname = volumeHostname(pv);
+  if (hostname !== undefined) return { hostname };
+  const identity = pv.metadata?.annotations?.[ANN_PROVISIONER_IDENTITY];
+  if (pv.spec?.nodeAffinity === undefined && identity) return { nodeName: identity };
+  return undefined;
+}
+
 /** Whether one of `provisionerNames` provisioned this PV (`pv.kubernetes.io/provisioned-by`). */
 export function isOurVolume(pv: V1PersistentVolume, provisionerNames: readonly string[]): boolean {
   const by = pv.metadata?.annotations?.[ANN_PROVISIONED_BY];
