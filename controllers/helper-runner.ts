@@ -5,6 +5,7 @@ import { buildHelperPod } from '../src/domain/helper-pod.js';
 import {
   classifyHelper,
   deletedFailure,
+  helperNeverStarted,
   timeoutFailure,
   type HelperFailureReason,
   type HelperState,
@@ -41,7 +42,14 @@ export interface HelperRequest {
 export type HelperResult =
   /** `output`: the helper's log, for `list` runs (the directory names). */
   | { readonly ok: true; readonly podName: string; readonly output?: string }
-  | { readonly ok: false; readonly podName: string; readonly reason: HelperFailureReason; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly podName: string;
+      readonly reason: HelperFailureReason;
+      readonly message: string;
+      /** Timed out on its node without its container ever starting (e.g. a hostPath of type Directory is absent). */
+      readonly neverStarted?: boolean;
+    };
 
 /** Called with the current pod, or with undefined and the deleted object once it is gone. */
 type Listener = (pod: V1Pod | undefined, deleted?: V1Pod) => void;
@@ -248,8 +256,11 @@ export class HelperRunner {
       const log = (await kube.readPodLog(settings.namespace, name, HELPER_CONTAINER, LOG_TAIL_LINES)).trim();
       if (log) message += `: ${log}`;
     }
-    logger.warn({ helper: name, reason: outcome.reason }, `helper pod failed: ${message}`);
-    return { ok: false, podName: name, reason: outcome.reason, message };
+    const neverStarted = final === 'timeout' && helperNeverStarted(lastPod);
+    // A list helper that never started is how an absent base directory looks; the orphan report skips it quietly.
+    const quiet = neverStarted && operation === 'list';
+    logger[quiet ? 'info' : 'warn']({ helper: name, reason: outcome.reason }, `helper pod failed: ${message}`);
+    return { ok: false, podName: name, reason: outcome.reason, message, ...(neverStarted ? { neverStarted } : {}) };
   }
 
   /** Resolves when `predicate` holds for the cached helper (checked now and on each event), or after `seconds`. */

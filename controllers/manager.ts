@@ -21,7 +21,7 @@ import { WorkQueue } from '../src/runtime/work-queue.js';
 import { DeleteController } from './delete.js';
 import { HelperRunner } from './helper-runner.js';
 import { sweepLeftoverHelpers } from './helper-sweep.js';
-import { reportOrphanDirectories } from './orphan-report.js';
+import { firstReportDelaySeconds, reportOrphanDirectories } from './orphan-report.js';
 import type { ClusterCache, ControllerMetrics } from './ports.js';
 import { ProvisionController } from './provision.js';
 
@@ -76,6 +76,9 @@ export class ProvisionerManager {
   private readonly api: ProvisionerApi;
   private housekeeping: NodeJS.Timeout | undefined;
   private orphanReport: NodeJS.Timeout | undefined;
+  private firstOrphanReport: NodeJS.Timeout | undefined;
+  /** Nodes with an `orphan_directories` series, so the series of a deleted node can be dropped. */
+  private readonly orphanCounted = new Set<string>();
   private readonly deleter: DeleteController;
   private leading = false;
 
@@ -263,8 +266,13 @@ export class ProvisionerManager {
     this.housekeeping = setInterval(() => void this.housekeep(), HOUSEKEEPING_SECONDS * 1000);
     const minutes = this.deps.config.orphanReportMinutes;
     if (minutes > 0) {
-      void this.reportOrphans();
-      this.orphanReport = setInterval(() => void this.reportOrphans(), minutes * 60 * 1000);
+      // Not at the moment leadership starts (that burst starved the Lease renewal: review H1), and at a random point
+      // of the first interval so replicas that fail over do not report in lockstep.
+      const delay = firstReportDelaySeconds(minutes * 60, Math.random());
+      this.firstOrphanReport = setTimeout(() => {
+        void this.reportOrphans();
+        this.orphanReport = setInterval(() => void this.reportOrphans(), minutes * 60 * 1000);
+      }, delay * 1000);
     }
   }
 
@@ -278,9 +286,17 @@ export class ProvisionerManager {
         defaultBase: config.pvDir,
         knownBases: this.deleter.knownBaseDirectories(),
         tolerationPolicy: config.tolerationPolicy,
-        setCount: (node, count) => metrics.orphanDirectories.set({ node }, count),
+        setCount: (node, count) => {
+          metrics.orphanDirectories.set({ node }, count);
+          this.orphanCounted.add(node);
+        },
         logger,
       });
+      const present = new Set(this.nodes.list().map((n) => n.metadata?.name ?? ''));
+      for (const node of [...this.orphanCounted].filter((n) => !present.has(n))) {
+        metrics.orphanDirectories.remove({ node });
+        this.orphanCounted.delete(node);
+      }
     } catch (err) {
       logger.warn({ err }, 'orphan report failed; will retry');
     }
@@ -316,6 +332,7 @@ export class ProvisionerManager {
   async shutdown(graceSeconds: number): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
     if (this.orphanReport) clearInterval(this.orphanReport);
+    if (this.firstOrphanReport) clearTimeout(this.firstOrphanReport);
     await Promise.all([this.claimQueue.shutdown(graceSeconds), this.volumeQueue.shutdown(graceSeconds)]);
     for (const i of this.informers()) i.stop();
   }

@@ -118,7 +118,7 @@ export const configSchema = z
     tolerationPolicy: z.enum(['node-taints', 'all', 'none']),
     helperPriorityClassName: z.string(),
     helperTimeoutSeconds: positiveInt,
-    orphanReportMinutes: z.coerce.number().int('must be an integer').min(0, 'must be ≥ 0'),
+    orphanReportMinutes: z.coerce.number().finite('must be finite').min(0, 'must be ≥ 0'),
     concurrency: positiveInt.max(1000, 'must be ≤ 1000'),
     nodeGonePolicy: z.enum(['keep', 'delete']),
     metricsAddress: address,
@@ -242,7 +242,7 @@ export const configFields: { readonly [K in keyof Config]-?: FieldSpec } = {
   orphanReportMinutes: {
     flag: '--orphan-report-interval',
     env: 'ORPHAN_REPORT_INTERVAL',
-    help: 'minutes between reports of directories no PV points to (listed by a helper per node; never removed); 0 = off',
+    help: 'minutes between reports of directories no PV points to (listed by a helper per node; never removed; the first after ¼ to 1 interval); fractions allowed; 0 = off',
     default: () => 10,
   },
   concurrency: {
