@@ -79,6 +79,8 @@ export class ProvisionerManager {
   private firstOrphanReport: NodeJS.Timeout | undefined;
   /** Nodes with an `orphan_directories` series, so the series of a deleted node can be dropped. */
   private readonly orphanCounted = new Set<string>();
+  /** A report still running when the next one is due is not started twice (its helpers have fixed names). */
+  private orphanReportRunning = false;
   private readonly deleter: DeleteController;
   private leading = false;
 
@@ -279,6 +281,11 @@ export class ProvisionerManager {
   /** Lists the base directories on every node and reports directories no PV points to; never throws. */
   async reportOrphans(): Promise<void> {
     const { config, metrics, logger } = this.deps;
+    if (this.orphanReportRunning) {
+      logger.info('the previous orphan report is still running; this one is skipped');
+      return;
+    }
+    this.orphanReportRunning = true;
     try {
       await reportOrphanDirectories({
         cache: this.cache(),
@@ -299,6 +306,8 @@ export class ProvisionerManager {
       }
     } catch (err) {
       logger.warn({ err }, 'orphan report failed; will retry');
+    } finally {
+      this.orphanReportRunning = false;
     }
   }
 
