@@ -108,6 +108,14 @@ describe('loadConfig', () => {
     expect(loadConfig({}, { HELPER_CAPABILITIES: value }).helperCapabilities).toEqual(expected);
   });
 
+  it.each([
+    ['10', 10],
+    ['0.1', 0.1],
+    ['0', 0],
+  ])('reads ORPHAN_REPORT_INTERVAL=%j as %d minutes (fractions allowed)', (value, expected) => {
+    expect(loadConfig({}, { ORPHAN_REPORT_INTERVAL: value }).orphanReportMinutes).toBe(expected);
+  });
+
   it('treats an empty optional variable as unset', () => {
     expect(loadConfig({}, { PV_RECLAIM_POLICY: '', KUBECONFIG: '' })).not.toHaveProperty('pvReclaimPolicy');
   });
@@ -142,6 +150,10 @@ describe('loadConfig', () => {
     ['PROVISIONER_NAMES', ' , '],
     ['PROVISIONER_NAMES', 'a b'],
     ['KUBE_API_QPS', 'Infinity'],
+    ['ORPHAN_REPORT_INTERVAL', '-1'],
+    ['ORPHAN_REPORT_INTERVAL', 'Infinity'],
+    ['HELPER_CAPABILITIES', 'CAP_EVERYTHING'],
+    ['BUSYBOX_IMAGE', 'UPPER/case:1'],
   ])('rejects %s=%j naming the flag and the variable', (env, value) => {
     const err = configError(() => loadConfig({}, { [env]: value }));
     const spec = Object.values(configFields).find((f) => f.env === env);
