@@ -316,6 +316,30 @@ describe('ProvisionController', () => {
     ]);
   });
 
+  it('Immediate binding: after a helper failed on a node, the next attempt goes elsewhere and says which node it skipped', async () => {
+    cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
+    delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];
+    cache.nodeMap.set('m1', node('m1'));
+    cache.nodeMap.set('w2', node('w2'));
+    const controller = provision();
+    kubelet(
+      { phase: 'Failed', containerStatuses: [helperContainer({ terminated: { exitCode: 1, reason: 'Error' } })] },
+      'm1',
+    );
+    await expect(controller.reconcile('default/data', ctx)).rejects.toThrow(ProvisioningError);
+    expect(events.recorded[0]?.[3]).toMatch(/^Immediate binding: provisioning on node m1 /);
+    events.recorded.length = 0;
+    kubelet({ phase: 'Succeeded' }, 'w2');
+    await controller.reconcile('default/data', ctx);
+    expect(events.recorded[0]?.slice(2)).toEqual([
+      'NodeChosen',
+      'Immediate binding: provisioning on node w2 (kubernetes.io/hostname=w2-host); skipped: w1 (tainted); m1 (a helper failed there recently)',
+    ]);
+    expect(
+      cache.pvs.get('pvc-u1')?.spec?.nodeAffinity?.required?.nodeSelectorTerms[0]?.matchExpressions?.[0]?.values,
+    ).toEqual(['w2-host']);
+  });
+
   it('chooses a node for Immediate binding and says so', async () => {
     cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
     delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];
