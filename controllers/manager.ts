@@ -21,7 +21,7 @@ import { WorkQueue } from '../src/runtime/work-queue.js';
 import { DeleteController } from './delete.js';
 import { HelperRunner } from './helper-runner.js';
 import { sweepLeftoverHelpers } from './helper-sweep.js';
-import { firstReportDelaySeconds, reportOrphanDirectories } from './orphan-report.js';
+import { firstReportDelaySeconds, goneNodes, reportOrphanDirectories } from './orphan-report.js';
 import type { ClusterCache, ControllerMetrics } from './ports.js';
 import { ProvisionController } from './provision.js';
 
@@ -299,8 +299,7 @@ export class ProvisionerManager {
         },
         logger,
       });
-      const present = new Set(this.nodes.list().map((n) => n.metadata?.name ?? ''));
-      for (const node of [...this.orphanCounted].filter((n) => !present.has(n))) {
+      for (const node of goneNodes(this.orphanCounted, this.nodes.list())) {
         metrics.orphanDirectories.remove({ node });
         this.orphanCounted.delete(node);
       }

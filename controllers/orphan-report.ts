@@ -83,6 +83,17 @@ export function nodesToList(nodes: readonly V1Node[]): V1Node[] {
 }
 
 /**
+ * Nodes whose `orphan_directories{node}` series should be dropped: counted before, no longer among the nodes.
+ *
+ * @param counted - names of nodes that have a series.
+ * @param nodes - the nodes that exist now.
+ */
+export function goneNodes(counted: Iterable<string>, nodes: readonly V1Node[]): string[] {
+  const present = new Set(nodes.map((n) => n.metadata?.name ?? ''));
+  return [...counted].filter((n) => !present.has(n));
+}
+
+/**
  * Seconds before the first report after leadership starts: between ¼ and 1 interval, so a new leader does not list
  * every node at the moment it takes over (review H1, M6) and replicas that fail over do not report in lockstep.
  *

@@ -323,7 +323,10 @@ describe('chooseNodeForImmediate', () => {
   it.each(table)('%s', (_name, input, expected) => {
     const result = chooseNodeForImmediate(input);
     if (expected === null)
-      expect(result).toMatchObject({ ok: false, reason: expect.stringContaining('no Ready, schedulable Linux node') });
+      expect(result).toMatchObject({
+        ok: false,
+        reason: expect.stringContaining('no Ready, schedulable node running Linux'),
+      });
     else expect(result.ok && result.node.metadata?.name).toBe(expected);
   });
 });

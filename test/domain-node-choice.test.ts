@@ -51,7 +51,7 @@ describe('chooseNodeForImmediate: Linux only, recent failures skipped, skipped n
     [
       'only Windows nodes: none fits',
       { nodes: [node('win', { os: 'windows' })], volumeCounts: new Map() },
-      { reason: /no Ready, schedulable Linux node/, skipped: [{ name: 'win', why: 'not_linux' }] },
+      { reason: /no Ready, schedulable node running Linux/, skipped: [{ name: 'win', why: 'not_linux' }] },
     ],
     [
       'the preferred node failed recently: the next one is chosen',

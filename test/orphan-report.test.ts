@@ -5,6 +5,7 @@ import { leftoverReason } from '../controllers/helper-sweep.js';
 import {
   basesToList,
   firstReportDelaySeconds,
+  goneNodes,
   nodesToList,
   orphanDirectories,
   reportOrphanDirectories,
@@ -123,6 +124,13 @@ describe('helperNeverStarted', () => {
       ...(podStatus ? { status: podStatus } : {}),
     };
     expect(helperNeverStarted(pod)).toBe(expected);
+  });
+});
+
+describe('goneNodes', () => {
+  it('names the nodes that had a series and no longer exist', () => {
+    expect(goneNodes(new Set(['w1', 'w2', 'w3']), [node('w2'), node('w9')])).toEqual(['w1', 'w3']);
+    expect(goneNodes([], [node('w1')])).toEqual([]);
   });
 });
 

@@ -98,7 +98,7 @@ export function chooseNodeForImmediate(input: NodeChoiceInput): NodeChoice {
   if (eligible.length === 0) {
     return {
       ok: false,
-      reason: `no Ready, schedulable Linux node matches the StorageClass's allowedTopologies (${input.nodes.length} node(s) seen)`,
+      reason: `no Ready, schedulable node running Linux matches the StorageClass's allowedTopologies (${input.nodes.length} node(s) seen)`,
       skipped,
     };
   }
