@@ -1,9 +1,10 @@
-import type { V1PersistentVolume } from '@kubernetes/client-node';
+import type { V1Node, V1PersistentVolume } from '@kubernetes/client-node';
+import { volumeClassName } from '../src/domain/class-name.js';
 import { VOLUME_FINALIZER } from '../src/domain/constants.js';
 import { checkBaseDirectory, checkRemovablePath } from '../src/domain/paths.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
 import { helperPodName } from '../src/domain/names.js';
-import { decideVolume, volumeHostname, volumePath, type VolumeDecision } from '../src/domain/volume.js';
+import { decideVolume, volumeNode, volumePath, type VolumeDecision } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
 import type {
@@ -128,7 +129,7 @@ export class DeleteController {
           return;
       }
     }
-    const className = pv.spec?.storageClassName ?? '';
+    const className = volumeClassName(pv);
     const started = this.started.get(uid) ?? this.deps.clock();
     this.started.set(uid, started);
     const fail = (message: string): void => {
@@ -144,13 +145,17 @@ export class DeleteController {
       fail(`refusing to remove the volume's directory: ${safe.reason}; the data is left in place`);
       return { requeueAfterSeconds: SLOW_RECHECK_SECONDS };
     }
-    const hostname = volumeHostname(pv);
-    // Live lookup by hostname label, then by name: a node missing from the cache for a moment (informer lag,
-    // re-registration, a relabelled hostname) must not count as gone.
+    const pinned = volumeNode(pv); // node affinity, else (old addon PVs) the identity annotation's node name
+    const hostname = pinned && 'hostname' in pinned ? pinned.hostname : pinned?.nodeName;
+    // Looked up live (by hostname label, then by name): a node missing from the cache for a moment (informer lag,
+    // re-registration, a relabelled hostname) must not count as gone. While its helper is in progress the cache will do.
     const inProgress = helpers.isTracking('delete', name);
-    const node = hostname
-      ? ((inProgress ? cache.nodeByHostname(hostname) : undefined) ?? (await kube.findNode(hostname)))
-      : undefined;
+    let node: V1Node | undefined;
+    if (pinned && 'hostname' in pinned) {
+      node = (inProgress ? cache.nodeByHostname(pinned.hostname) : undefined) ?? (await kube.findNode(pinned.hostname));
+    } else if (pinned) {
+      node = (inProgress ? cache.node(pinned.nodeName) : undefined) ?? (await kube.getNode(pinned.nodeName));
+    }
     if (!node) {
       const where = hostname ? `node ${hostname} no longer exists` : 'the volume is pinned to no node';
       if (settings.nodeGonePolicy === 'delete') {

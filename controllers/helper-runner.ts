@@ -11,6 +11,7 @@ import { buildHelperPod } from '../src/domain/helper-pod.js';
 import {
   classifyHelper,
   deletedFailure,
+  helperNeverStarted,
   timeoutFailure,
   type HelperFailureReason,
   type HelperState,
@@ -27,6 +28,8 @@ export interface HelperSettings {
   readonly image: string;
   /** '' for none. */
   readonly priorityClassName: string;
+  /** Capabilities the root helper keeps (`--helper-capabilities`); default DAC_OVERRIDE and FOWNER. */
+  readonly capabilities?: readonly string[] | undefined;
   /** Bound on Pending/Unschedulable/running, in seconds. */
   readonly timeoutSeconds: number;
   /** Helpers in progress on one node at most (create, delete and list together). */
@@ -50,7 +53,14 @@ export interface HelperRequest {
 export type HelperResult =
   /** `output`: the helper's log, for `list` runs (the directory names). */
   | { readonly ok: true; readonly podName: string; readonly output?: string }
-  | { readonly ok: false; readonly podName: string; readonly reason: HelperFailureReason; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly podName: string;
+      readonly reason: HelperFailureReason;
+      readonly message: string;
+      /** Timed out on its node without its container ever starting (e.g. a hostPath of type Directory is absent). */
+      readonly neverStarted?: boolean;
+    };
 
 /**
  * Why the API server refused to create a helper pod — admission (a ResourceQuota, a webhook, a LimitRange, pod
@@ -197,6 +207,7 @@ export class HelperRunner {
       tolerations: request.tolerations,
       // Only deletes free disk under pressure; creates and listings must not preempt anyone's pods.
       priorityClassName: request.operation === 'delete' ? settings.priorityClassName : '',
+      capabilities: settings.capabilities,
       activeDeadlineSeconds: settings.timeoutSeconds,
       ...(request.claim ? { claim: request.claim } : {}),
       ...(request.volumeUid !== undefined ? { volumeUid: request.volumeUid } : {}),
@@ -316,7 +327,8 @@ export class HelperRunner {
     }
     const outcome =
       state.state === 'succeeded' || state.state === 'failed' ? state : timeoutFailure(state, settings.timeoutSeconds);
-    const result = await this.result(existing, request.operation, outcome);
+    const timedOut = state.state !== 'succeeded' && state.state !== 'failed';
+    const result = await this.result(existing, request.operation, outcome, timedOut);
     // Delete by uid: never a pod another replica (after a lost Lease) or a later run made under the same name.
     this.reported.finished(existing.metadata?.uid ?? '');
     await kube.deletePod(settings.namespace, name, existing.metadata?.uid).catch((err: unknown) => {
@@ -324,7 +336,11 @@ export class HelperRunner {
     });
     this.untrack(name);
     metrics.helperOutcome(request.operation, result.ok ? 'succeeded' : result.reason);
-    if (!result.ok) logger.warn({ helper: name, reason: result.reason }, `helper pod failed: ${result.message}`);
+    if (!result.ok) {
+      // A list helper that never started is how an absent base directory looks; the orphan report skips it quietly.
+      const quiet = result.neverStarted === true && request.operation === 'list';
+      logger[quiet ? 'info' : 'warn']({ helper: name, reason: result.reason }, `helper pod failed: ${result.message}`);
+    }
     return { done: true, result };
   }
 
@@ -365,6 +381,7 @@ export class HelperRunner {
     pod: V1Pod,
     operation: HelperOperation,
     outcome: Extract<HelperState, { state: 'succeeded' | 'failed' }>,
+    timedOut: boolean,
   ): Promise<HelperResult> {
     const { settings, kube } = this.deps;
     const name = pod.metadata?.name ?? '';
@@ -382,7 +399,8 @@ export class HelperRunner {
       const log = (await kube.readPodLog(settings.namespace, name, HELPER_CONTAINER, LOG_TAIL_LINES)).trim();
       if (log) message += `: ${log}`;
     }
-    return { ok: false, podName: name, reason: outcome.reason, message };
+    const neverStarted = timedOut && helperNeverStarted(pod);
+    return { ok: false, podName: name, reason: outcome.reason, message, ...(neverStarted ? { neverStarted } : {}) };
   }
 
   private untrack(name: string): void {

@@ -13,6 +13,7 @@ import {
   LABEL_HELPER_OPERATION,
   LABEL_HOSTNAME,
 } from '../src/domain/constants.js';
+import { claimClassName, volumeClassName } from '../src/domain/class-name.js';
 import { volumeNameForClaim } from '../src/domain/names.js';
 import type { HelperOperation } from '../src/domain/names.js';
 import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
@@ -27,7 +28,7 @@ import { WorkQueue } from '../src/runtime/work-queue.js';
 import { DeleteController } from './delete.js';
 import { HelperRunner } from './helper-runner.js';
 import { sweepLeftoverHelpers } from './helper-sweep.js';
-import { reportOrphanDirectories } from './orphan-report.js';
+import { firstReportDelaySeconds, goneNodes, reportOrphanDirectories } from './orphan-report.js';
 import type { ClusterCache, ControllerMetrics } from './ports.js';
 import { ProvisionController } from './provision.js';
 
@@ -82,6 +83,11 @@ export class ProvisionerManager {
   private readonly api: ProvisionerApi;
   private housekeeping: NodeJS.Timeout | undefined;
   private orphanReport: NodeJS.Timeout | undefined;
+  private firstOrphanReport: NodeJS.Timeout | undefined;
+  /** Nodes with an `orphan_directories` series, so the series of a deleted node can be dropped. */
+  private readonly orphanCounted = new Set<string>();
+  /** A report still running when the next one is due is not started twice (its helpers have fixed names). */
+  private orphanReportRunning = false;
   private readonly deleter: DeleteController;
   private leading = false;
 
@@ -136,8 +142,8 @@ export class ProvisionerManager {
       labelSelector: HELPER_SELECTOR,
       list: (o) => core.listNamespacedPod({ ...o, namespace: config.namespace }),
     });
-    this.claims.addIndex(INDEX_CLASS, (c) => (c.spec?.storageClassName ? [c.spec.storageClassName] : []));
-    this.volumes.addIndex(INDEX_CLASS, (v) => (v.spec?.storageClassName ? [v.spec.storageClassName] : []));
+    this.claims.addIndex(INDEX_CLASS, (c) => (claimClassName(c) ? [claimClassName(c)] : []));
+    this.volumes.addIndex(INDEX_CLASS, (v) => (volumeClassName(v) ? [volumeClassName(v)] : []));
     this.nodes.addIndex(INDEX_HOSTNAME, (n) => [n.metadata?.labels?.[LABEL_HOSTNAME] ?? n.metadata?.name ?? '']);
     this.pods.addIndex(INDEX_CLAIM, (p) =>
       (p.spec?.volumes ?? []).flatMap((v) =>
@@ -159,6 +165,7 @@ export class ProvisionerManager {
         namespace: config.namespace,
         image: config.busyboxImage,
         priorityClassName: config.helperPriorityClassName,
+        capabilities: config.helperCapabilities,
         timeoutSeconds: config.helperTimeoutSeconds,
         maxPerNode: config.maxHelpersPerNode,
       },
@@ -313,14 +320,24 @@ export class ProvisionerManager {
     this.housekeeping = setInterval(() => void this.housekeep(), HOUSEKEEPING_SECONDS * 1000);
     const minutes = this.deps.config.orphanReportMinutes;
     if (minutes > 0) {
-      void this.reportOrphans();
-      this.orphanReport = setInterval(() => void this.reportOrphans(), minutes * 60 * 1000);
+      // Not at the moment leadership starts (that burst starved the Lease renewal: review H1), and at a random point
+      // of the first interval so replicas that fail over do not report in lockstep.
+      const delay = firstReportDelaySeconds(minutes * 60, Math.random());
+      this.firstOrphanReport = setTimeout(() => {
+        void this.reportOrphans();
+        this.orphanReport = setInterval(() => void this.reportOrphans(), minutes * 60 * 1000);
+      }, delay * 1000);
     }
   }
 
   /** Lists the base directories on every node and reports directories no PV points to; never throws. */
   async reportOrphans(): Promise<void> {
     const { config, metrics, logger } = this.deps;
+    if (this.orphanReportRunning) {
+      logger.info('the previous orphan report is still running; this one is skipped');
+      return;
+    }
+    this.orphanReportRunning = true;
     try {
       await reportOrphanDirectories({
         cache: this.cache(),
@@ -328,11 +345,20 @@ export class ProvisionerManager {
         defaultBase: config.pvDir,
         knownBases: this.deleter.knownBaseDirectories(),
         tolerationPolicy: config.tolerationPolicy,
-        setCount: (node, count) => metrics.orphanDirectories.set({ node }, count),
+        setCount: (node, count) => {
+          metrics.orphanDirectories.set({ node }, count);
+          this.orphanCounted.add(node);
+        },
         logger,
       });
+      for (const node of goneNodes(this.orphanCounted, this.nodes.list())) {
+        metrics.orphanDirectories.remove({ node });
+        this.orphanCounted.delete(node);
+      }
     } catch (err) {
       logger.warn({ err }, 'orphan report failed; will retry');
+    } finally {
+      this.orphanReportRunning = false;
     }
   }
 
@@ -356,7 +382,7 @@ export class ProvisionerManager {
     metrics.volumes.reset();
     for (const pv of this.volumes.list()) {
       if (!isOurVolume(pv, config.provisionerNames)) continue;
-      metrics.volumes.inc({ node: volumeHostname(pv) ?? 'unknown', class: pv.spec?.storageClassName ?? '' });
+      metrics.volumes.inc({ node: volumeHostname(pv) ?? 'unknown', class: volumeClassName(pv) });
     }
   }
 
@@ -369,6 +395,7 @@ export class ProvisionerManager {
   async shutdown(graceSeconds: number): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
     if (this.orphanReport) clearInterval(this.orphanReport);
+    if (this.firstOrphanReport) clearTimeout(this.firstOrphanReport);
     await Promise.all([this.claimQueue.shutdown(graceSeconds), this.volumeQueue.shutdown(graceSeconds)]);
     for (const i of this.informers()) i.stop();
   }

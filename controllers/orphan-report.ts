@@ -1,43 +1,65 @@
 import type { V1Node, V1PersistentVolume } from '@kubernetes/client-node';
 import { posix } from 'node:path';
+import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { shortHash } from '../src/domain/names.js';
+import { isLinuxNode, isReady } from '../src/domain/node-choice.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
-import { nodeHostname, volumeHostname, volumePath } from '../src/domain/volume.js';
+import { nodeHostname, volumeNode, volumePath } from '../src/domain/volume.js';
 import type { HelperRunner } from './helper-runner.js';
 import type { ClusterCache } from './ports.js';
 
 /** Names of at most this many orphan directories are logged per node and base directory (the count is complete). */
 const LOGGED_NAMES = 50;
+/** Nodes listed at once by default (each is one helper pod, created and awaited). */
+export const ORPHAN_REPORT_CONCURRENCY = 4;
+
+/**
+ * Whether a PV's directory lives on `node`: its node affinity names the node's hostname, or — an old addon PV with no
+ * node affinity — its identity annotation names the node ({@link volumeNode}).
+ */
+export function volumeOnNode(pv: V1PersistentVolume, node: V1Node): boolean {
+  const where = volumeNode(pv);
+  if (where === undefined) return false;
+  return 'hostname' in where ? where.hostname === nodeHostname(node) : where.nodeName === node.metadata?.name;
+}
 
 /**
  * Directories listed in `base` on a node that no PV points to: a PV points to `<base>/<name>` when its hostPath or
- * local path is exactly that and its node affinity names the node's hostname. Any PV counts, ours or not.
+ * local path is exactly that and it lives on that node ({@link volumeOnNode}). Any PV counts, ours or not. An entry
+ * that is itself a known base directory, or contains one (`pvDir: /srv` next to `/srv/fast`), is never an orphan: it
+ * holds live volumes.
  *
  * @param listed - entry names the list helper printed.
  * @param base - the base directory listed.
- * @param hostname - the node's `kubernetes.io/hostname` label.
+ * @param node - the node listed.
  * @param volumes - every PV.
+ * @param knownBases - every known base directory (PV_DIR and our classes' `pvDir`).
  * @returns the orphan names, sorted.
  */
 export function orphanDirectories(
   listed: readonly string[],
   base: string,
-  hostname: string,
+  node: V1Node,
   volumes: readonly V1PersistentVolume[],
+  knownBases: readonly string[] = [],
 ): string[] {
   const referenced = new Set<string>();
   for (const pv of volumes) {
     const path = volumePath(pv);
-    if (path === undefined || posix.dirname(path) !== base || volumeHostname(pv) !== hostname) continue;
+    if (path === undefined || posix.dirname(path) !== base || !volumeOnNode(pv, node)) continue;
     referenced.add(posix.basename(path));
   }
-  return [...new Set(listed.filter((n) => n !== '' && !referenced.has(n)))].sort();
+  const holdsBase = (name: string): boolean => {
+    const entry = `${base}/${name}`;
+    return knownBases.some((b) => b === entry || b.startsWith(`${entry}/`));
+  };
+  return [...new Set(listed.filter((n) => n !== '' && !referenced.has(n) && !holdsBase(n)))].sort();
 }
 
 /**
  * Base directories to list on a node: PV_DIR everywhere, plus every other known base directory that holds a PV
- * pinned to that node (listing a class's `pvDir` on a node that never had one would create it: DirectoryOrCreate).
+ * pinned to that node (a class's `pvDir` is not looked for on nodes that never had a volume of it).
  */
 export function basesToList(
   node: V1Node,
@@ -45,22 +67,51 @@ export function basesToList(
   knownBases: readonly string[],
   volumes: readonly V1PersistentVolume[],
 ): string[] {
-  const hostname = nodeHostname(node);
   const bases = new Set([defaultBase]);
   for (const pv of volumes) {
     const path = volumePath(pv);
-    if (path === undefined || volumeHostname(pv) !== hostname) continue;
+    if (path === undefined || !volumeOnNode(pv, node)) continue;
     const base = posix.dirname(path);
     if (knownBases.includes(base)) bases.add(base);
   }
   return [...bases];
 }
 
+/** Nodes the report lists: existing, not being deleted, Ready, and Linux (the helper runs `sh` from a Linux image). */
+export function nodesToList(nodes: readonly V1Node[]): V1Node[] {
+  return nodes.filter((n) => n.metadata?.name && !n.metadata.deletionTimestamp && isReady(n) && isLinuxNode(n));
+}
+
 /**
- * Orphan report: on every node, a read-only `list` helper prints the entries of each base directory; those no PV
- * points to are logged (Warning level, names capped) and counted in `hostpath_provisioner_orphan_directories{node}`.
- * Nothing is ever removed. Nodes are listed in parallel; a node whose helper fails keeps its previous count and is
- * logged. Directories of a provisioning in flight (helper done, PV not yet created) may be counted once.
+ * Nodes whose `orphan_directories{node}` series should be dropped: counted before, no longer among the nodes.
+ *
+ * @param counted - names of nodes that have a series.
+ * @param nodes - the nodes that exist now.
+ */
+export function goneNodes(counted: Iterable<string>, nodes: readonly V1Node[]): string[] {
+  const present = new Set(nodes.map((n) => n.metadata?.name ?? ''));
+  return [...counted].filter((n) => !present.has(n));
+}
+
+/**
+ * Seconds before the first report after leadership starts: between ¼ and 1 interval, so a new leader does not list
+ * every node at the moment it takes over (review H1, M6) and replicas that fail over do not report in lockstep.
+ *
+ * @param intervalSeconds - the report interval, seconds.
+ * @param random - a number in [0, 1) (Math.random in production).
+ */
+export function firstReportDelaySeconds(intervalSeconds: number, random: number): number {
+  return intervalSeconds * (0.25 + 0.75 * Math.min(Math.max(random, 0), 1));
+}
+
+/**
+ * Orphan report: on every Ready Linux node, a read-only `list` helper prints the entries of each base directory;
+ * those no PV points to are logged (Warning level, names capped) and counted in
+ * `hostpath_provisioner_orphan_directories{node}`. Nothing is ever removed. At most `concurrency` nodes are listed at
+ * once. A base directory the helper cannot mount (its container never starts within the helper timeout: the list
+ * helper mounts with hostPath type Directory, so an absent base directory looks like this) is skipped with an info
+ * log and counts 0. A node whose helper fails otherwise keeps its previous count and is logged. Directories of a
+ * provisioning in flight (helper done, PV not yet created) may be counted once.
  *
  * @returns orphan names by node name (nodes whose listing failed are absent).
  */
@@ -72,55 +123,58 @@ export async function reportOrphanDirectories(deps: {
   readonly tolerationPolicy: TolerationPolicy;
   readonly setCount: (node: string, count: number) => void;
   readonly logger: Logger;
+  /** Nodes listed at once (default {@link ORPHAN_REPORT_CONCURRENCY}). */
+  readonly concurrency?: number;
 }): Promise<Map<string, string[]>> {
   const { cache, runner, logger } = deps;
   const volumes = cache.volumes();
   const report = new Map<string, string[]>();
-  await Promise.all(
-    cache
-      .nodes()
-      .filter((n) => n.metadata?.name && !n.metadata.deletionTimestamp)
-      .map(async (node) => {
-        const nodeName = node.metadata?.name ?? '';
-        const log = logger.child({ node: nodeName, operation: 'list' });
-        const orphans: string[] = [];
-        for (const base of basesToList(node, deps.defaultBase, deps.knownBases, volumes)) {
-          try {
-            const result = await runner.run(
-              {
-                operation: 'list',
-                volumeName: `${nodeName}-${shortHash(base)}`,
-                node,
-                baseDirectory: base,
-                directoryName: '',
-                tolerations: helperTolerations(deps.tolerationPolicy, node.spec?.taints ?? []),
-              },
-              log,
-            );
-            if (!result.ok) {
-              log.warn(
-                { base, reason: result.reason },
-                `cannot list base directory for the orphan report: ${result.message}`,
-              );
-              return;
-            }
-            const listed = (result.output ?? '').split('\n');
-            const found = orphanDirectories(listed, base, nodeHostname(node), volumes);
-            if (found.length > 0) {
-              log.warn(
-                { base, count: found.length, directories: found.slice(0, LOGGED_NAMES) },
-                'orphan directories: no PV points to them (reported, never removed)',
-              );
-            }
-            orphans.push(...found.map((n) => `${base}/${n}`));
-          } catch (err) {
-            log.warn({ err, base }, 'orphan report failed for this node; will retry');
-            return;
-          }
+  const queue = new PQueue({ concurrency: deps.concurrency ?? ORPHAN_REPORT_CONCURRENCY });
+  const listNode = async (node: V1Node): Promise<void> => {
+    const nodeName = node.metadata?.name ?? '';
+    const log = logger.child({ node: nodeName, operation: 'list' });
+    const orphans: string[] = [];
+    for (const base of basesToList(node, deps.defaultBase, deps.knownBases, volumes)) {
+      try {
+        const result = await runner.run(
+          {
+            operation: 'list',
+            volumeName: `${nodeName}-${shortHash(base)}`,
+            node,
+            baseDirectory: base,
+            directoryName: '',
+            tolerations: helperTolerations(deps.tolerationPolicy, node.spec?.taints ?? []),
+          },
+          log,
+        );
+        if (!result.ok && result.neverStarted) {
+          log.info({ base }, 'base directory not mounted within the helper timeout (absent on this node?); skipped');
+          continue;
         }
-        deps.setCount(nodeName, orphans.length);
-        report.set(nodeName, orphans);
-      }),
-  );
+        if (!result.ok) {
+          log.warn(
+            { base, reason: result.reason },
+            `cannot list base directory for the orphan report: ${result.message}`,
+          );
+          return;
+        }
+        const listed = (result.output ?? '').split('\n');
+        const found = orphanDirectories(listed, base, node, volumes, deps.knownBases);
+        if (found.length > 0) {
+          log.warn(
+            { base, count: found.length, directories: found.slice(0, LOGGED_NAMES) },
+            'orphan directories: no PV points to them (reported, never removed)',
+          );
+        }
+        orphans.push(...found.map((n) => `${base}/${n}`));
+      } catch (err) {
+        log.warn({ err, base }, 'orphan report failed for this node; will retry');
+        return;
+      }
+    }
+    deps.setCount(nodeName, orphans.length);
+    report.set(nodeName, orphans);
+  };
+  await Promise.all(nodesToList(cache.nodes()).map((node) => queue.add(() => listNode(node))));
   return report;
 }

@@ -1,8 +1,9 @@
 import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1Taint, V1Toleration } from '@kubernetes/client-node';
 import { ANN_SELECTED_NODE, LABEL_HOSTNAME } from '../src/domain/constants.js';
 import { decideClaim } from '../src/domain/claim.js';
+import { claimClassName } from '../src/domain/class-name.js';
 import { helperPodName, volumeDirectoryName, volumeNameForClaim } from '../src/domain/names.js';
-import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
+import { chooseNodeForImmediate, describeSkippedNodes } from '../src/domain/node-choice.js';
 import { effectiveReclaimPolicy, type ReclaimPolicy } from '../src/domain/storage-class.js';
 import {
   formatTaint,
@@ -14,6 +15,7 @@ import {
 import { buildVolume, nodeHostname, volumeHostname } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import { refusedByApiServer, type HelperRunner } from './helper-runner.js';
+import { RecentFailures } from './recent-failures.js';
 import type {
   ClusterCache,
   Clock,
@@ -102,6 +104,8 @@ export class ProvisionController {
   private readonly said = new Map<string, { readonly message: string; readonly at: number }>();
   /** Claim uids whose PV this process created; the cache may not show the PV yet. */
   private readonly provisioned: Expectations;
+  /** Nodes where a create helper failed recently, per class: Immediate binding tries other nodes first (M4). */
+  private readonly recentFailures: RecentFailures;
 
   constructor(
     private readonly deps: {
@@ -115,6 +119,7 @@ export class ProvisionController {
     },
   ) {
     this.provisioned = new Expectations(deps.clock);
+    this.recentFailures = new RecentFailures(deps.clock);
   }
 
   /**
@@ -128,7 +133,7 @@ export class ProvisionController {
     const { cache, events, settings } = this.deps;
     const claim = cache.claim(key);
     if (!claim) return;
-    const className = claim.spec?.storageClassName ?? '';
+    const className = claimClassName(claim);
     const storageClass = className ? cache.storageClass(className) : undefined;
     const decision = decideClaim(claim, storageClass, settings.provisionerNames, settings.defaultBaseDirectory);
     const logger = ctx.logger.child({ pvc: key });
@@ -193,6 +198,7 @@ export class ProvisionController {
       decision.selectedNode,
       storageClass?.allowedTopologies,
       logger,
+      className,
     );
     if (!node) return { requeueAfterSeconds: 30 };
     const nodeName = node.metadata?.name ?? '';
@@ -238,6 +244,7 @@ export class ProvisionController {
       const message = `helper pod ${result.podName} on node ${nodeName} failed (${result.reason}): ${result.message}`;
       events.event(claim, 'Warning', 'ProvisioningFailed', message);
       this.deps.metrics.provisionFinished(className, source, false, (this.deps.clock() - started) / 1000);
+      if (decision.selectedNode === undefined) this.recentFailures.failed(className, nodeName);
       throw new ProvisioningError(message);
     }
 
@@ -330,6 +337,7 @@ export class ProvisionController {
     selectedNode: string | undefined,
     allowedTopologies: Parameters<typeof chooseNodeForImmediate>[0]['allowedTopologies'],
     logger: ReconcileContext['logger'],
+    className = '',
   ): Promise<V1Node | undefined> {
     const { cache, kube, events, settings } = this.deps;
     // While its helper is in progress the node was read live when the helper was made: the cache is enough.
@@ -362,10 +370,13 @@ export class ProvisionController {
       allowedTopologies,
       preferredNode: settings.identity,
       volumeCounts: counts,
+      excluded: this.recentFailures.nodes(className),
     });
+    const skipped = describeSkippedNodes(choice.skipped);
     if (!choice.ok) {
-      events.event(claim, 'Warning', 'ProvisioningFailed', choice.reason);
-      throw new ProvisioningError(choice.reason);
+      const message = skipped ? `${choice.reason}; ${skipped}` : choice.reason;
+      events.event(claim, 'Warning', 'ProvisioningFailed', message);
+      throw new ProvisioningError(message);
     }
     const name = choice.node.metadata?.name ?? '';
     const node = await kube.getNode(name);
@@ -378,7 +389,7 @@ export class ProvisionController {
       claim,
       'Normal',
       'NodeChosen',
-      `Immediate binding: provisioning on node ${name} (${LABEL_HOSTNAME}=${nodeHostname(node)})${tainted}`,
+      `Immediate binding: provisioning on node ${name} (${LABEL_HOSTNAME}=${nodeHostname(node)})${tainted}${skipped ? `; ${skipped}` : ''}`,
     );
     return node;
   }

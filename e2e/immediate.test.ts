@@ -1,12 +1,14 @@
 /**
  * Immediate binding (C09) and the MicroK8s custom-storage test: a class with `pvDir` and Immediate binding
- * provisions without any consumer pod, on a Ready, schedulable node, and says which in an event.
+ * provisions without any consumer pod, on a Ready, schedulable node, and says which in an event; a node where the
+ * helper just failed is skipped on the next attempt (M4).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { provisionerSuite } from './support/suite.js';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { waitFor } from './support/cluster.js';
+import { nodePath, waitFor } from './support/cluster.js';
 import {
   affinityHostname,
   applyStorageClass,
@@ -103,6 +105,42 @@ describe('Immediate binding', () => {
     );
     expect(event.type).toBe('Warning');
     expect((await readClaim(suite.ns.name, 'nowhere')).status?.phase).toBe('Pending');
+  });
+
+  it('M4 a helper that fails on the preferred node: the next attempt goes to another node and the event names the node skipped', async () => {
+    const dir = '/srv/hpp-immediate-broken';
+    await applyStorageClass({ ...IMMEDIATE, metadata: { name: 'hostpath-broken' }, parameters: { pvDir: dir } });
+    // On the preferred node (the provisioner's, hpp-plain) the base directory is immutable: mkdir fails there.
+    const base = nodePath('hpp-plain', dir);
+    rmSync(base, { recursive: true, force: true });
+    mkdirSync(base, { recursive: true });
+    const chattr = (flag: string) => {
+      const r = spawnSync('chattr', [flag, base], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`chattr ${flag} ${base}: ${r.stderr}`);
+    };
+    chattr('+i');
+    try {
+      await createClaim(suite.ns.name, claim('broken', { className: 'hostpath-broken' }));
+      await waitForEvent(
+        'PersistentVolumeClaim',
+        'broken',
+        suite.ns.name,
+        'ProvisioningFailed',
+        /on node hpp-plain failed/,
+      );
+      const pv = await waitForBound(suite.ns.name, 'broken', { timeoutMs: 90_000 });
+      expect(affinityHostname(pv)).not.toBe('hpp-plain');
+      const chosen = await waitForEvent(
+        'PersistentVolumeClaim',
+        'broken',
+        suite.ns.name,
+        'NodeChosen',
+        /skipped: .*hpp-plain \(a helper failed there recently\)/,
+      );
+      expect(chosen.message).not.toMatch(/provisioning on node hpp-plain /);
+    } finally {
+      chattr('-i');
+    }
   });
 
   it('MicroK8s custom storage: pvDir and Immediate binding, a pod writes "dates" there', async () => {

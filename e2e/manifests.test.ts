@@ -23,6 +23,7 @@ import {
   type V1StorageClass,
 } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
+import { buildHelperPod } from '../src/domain/helper-pod.js';
 import {
   apiStatus,
   CLUSTER_DIR,
@@ -119,6 +120,8 @@ function expectLockedDownDeployment(deployment: V1Deployment): void {
   expect(env.NAMESPACE?.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
   expect(env.NODE_NAME?.valueFrom).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
   expect(env.PV_DIR?.value).toBe(PV_DIR);
+  // Fully qualified: CRI-O refuses short names such as busybox:1.37.0.
+  expect(env.BUSYBOX_IMAGE?.value).toBe('docker.io/library/busybox:1.37.0');
   expect(container?.resources?.requests).toBeDefined();
 }
 
@@ -231,6 +234,58 @@ describe('base', () => {
       expect.objectContaining({ name: 'metrics', port: 9090 }),
     );
     expectAddonStorageClass(objects);
+  });
+
+  it('labels its namespace for Pod Security: enforce privileged (what helpers need), audit and warn at baseline', () => {
+    expect(find(objects, 'Namespace').metadata).toMatchObject({
+      labels: {
+        'pod-security.kubernetes.io/enforce': 'privileged',
+        'pod-security.kubernetes.io/audit': 'baseline',
+        'pod-security.kubernetes.io/warn': 'baseline',
+      },
+    });
+  });
+
+  it("a helper pod is admitted under the base namespace's labels (with a baseline warning), refused under enforce=baseline", () => {
+    const labels = find(objects, 'Namespace').metadata.labels as Record<string, string>;
+    const helper = (namespace: string) =>
+      buildHelperPod({
+        operation: 'create',
+        volumeName: 'pvc-00000000-0000-0000-0000-000000000001',
+        namespace,
+        nodeName: 'hpp-plain',
+        baseDirectory: PV_DIR,
+        directoryName: 'ns-claim-pvc-00000000-0000-0000-0000-000000000001',
+        image: 'docker.io/library/busybox:1.37.0',
+        tolerations: [],
+        priorityClassName: '',
+        activeDeadlineSeconds: 60,
+      });
+    const label = (values: Record<string, string>) =>
+      kubectl(['label', 'namespace', ns.name, '--overwrite', ...Object.entries(values).map(([k, v]) => `${k}=${v}`)]);
+    try {
+      expect(label(labels).status).toBe(0);
+      const admitted = kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(helper(ns.name)));
+      expect(admitted.status).toBe(0);
+      expect(admitted.stderr).toMatch(/would violate PodSecurity "baseline:latest": .*hostPath volumes/);
+
+      expect(label({ 'pod-security.kubernetes.io/enforce': 'baseline' }).status).toBe(0);
+      const refused = kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(helper(ns.name)));
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toMatch(/violates PodSecurity "baseline:latest": .*hostPath volumes/);
+    } finally {
+      kubectl([
+        'label',
+        'namespace',
+        ns.name,
+        'pod-security.kubernetes.io/enforce-',
+        'pod-security.kubernetes.io/enforce-version-',
+        'pod-security.kubernetes.io/audit-',
+        'pod-security.kubernetes.io/audit-version-',
+        'pod-security.kubernetes.io/warn-',
+        'pod-security.kubernetes.io/warn-version-',
+      ]);
+    }
   });
 
   it('grants exactly the verbs the code calls', () => {

@@ -421,6 +421,30 @@ describe('ProvisionController', () => {
     ]);
   });
 
+  it('Immediate binding: after a helper failed on a node, the next attempt goes elsewhere and says which node it skipped', async () => {
+    cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
+    delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];
+    cache.nodeMap.set('m1', node('m1'));
+    cache.nodeMap.set('w2', node('w2'));
+    const controller = provision();
+    kubelet(
+      { phase: 'Failed', containerStatuses: [helperContainer({ terminated: { exitCode: 1, reason: 'Error' } })] },
+      'm1',
+    );
+    await expect(settle(controller, 'default/data')).rejects.toThrow(ProvisioningError);
+    expect(events.recorded[0]?.[3]).toMatch(/^Immediate binding: provisioning on node m1 /);
+    events.recorded.length = 0;
+    kubelet({ phase: 'Succeeded' }, 'w2');
+    await settle(controller, 'default/data');
+    expect(events.recorded[0]?.slice(2)).toEqual([
+      'NodeChosen',
+      'Immediate binding: provisioning on node w2 (kubernetes.io/hostname=w2-host); skipped: w1 (tainted); m1 (a helper failed there recently)',
+    ]);
+    expect(
+      cache.pvs.get('pvc-u1')?.spec?.nodeAffinity?.required?.nodeSelectorTerms[0]?.matchExpressions?.[0]?.values,
+    ).toEqual(['w2-host']);
+  });
+
   it('chooses a node for Immediate binding and says so', async () => {
     cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
     delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];
@@ -578,6 +602,43 @@ describe('DeleteController', () => {
     cache.nodeMap.clear();
     await settle(deleter('delete'), 'pvc-u1');
     expect(kube.calls.map((c) => c[0])).toEqual(['readVolume', 'findNode', 'deleteVolume', 'removeVolumeFinalizer']);
+  });
+
+  it('cleans an old addon PV without node affinity on the node its hostPathProvisionerIdentity names (L9)', async () => {
+    const old = released();
+    delete old.spec!.nodeAffinity;
+    old.metadata!.annotations!.hostPathProvisionerIdentity = 'w1';
+    cache.pvs.set('pvc-u1', old);
+    cache.nodeMap.set('w1', node('w1'));
+    let helper: V1Pod | undefined;
+    kubelet({ phase: 'Succeeded' });
+    const finish = kube.onPodCreated;
+    kube.onPodCreated = (pod) => {
+      helper = pod;
+      finish(pod);
+    };
+    await settle(deleter(), 'pvc-u1');
+    expect(helper?.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution).toEqual({
+      nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['w1'] }] }],
+    });
+    expect(kube.calls.map((c) => c.join(' '))).toEqual([
+      'readVolume pvc-u1',
+      'getNode w1',
+      'createPod hostpath-delete-pvc-u1',
+      'readVolume pvc-u1',
+      'deletePod hostpath-delete-pvc-u1',
+      'deleteVolume pvc-u1',
+      'removeVolumeFinalizer pvc-u1 external-provisioner.volume.kubernetes.io/finalizer',
+    ]);
+  });
+
+  it('an old addon PV whose identity node is gone is kept and re-checked', async () => {
+    const old = released();
+    delete old.spec!.nodeAffinity;
+    cache.pvs.set('pvc-u1', old);
+    expect(await settle(deleter(), 'pvc-u1')).toEqual({ requeueAfterSeconds: 300 });
+    expect(kube.calls.map((c) => c[0])).toEqual(['readVolume', 'getNode']);
+    expect(events.recorded[0]?.[3]).toMatch(/^node gone-node no longer exists: the data in /);
   });
 
   it('never runs a helper for Retain', async () => {

@@ -34,6 +34,12 @@ function claim(patch: {
     },
   };
 }
+/** The claim without `spec.storageClassName`. */
+function withoutSpecClass(c: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
+  const spec = { ...c.spec };
+  delete spec.storageClassName;
+  return { ...c, spec };
+}
 const selected = { 'volume.kubernetes.io/selected-node': 'w1' };
 
 describe('decideClaim', () => {
@@ -63,6 +69,20 @@ describe('decideClaim', () => {
       },
       wffc,
       { action: 'provision', provisionerName: 'microk8s.io/hostpath' },
+    ],
+    [
+      'class named only by the beta annotation (read first, as the PV controller does)',
+      withoutSpecClass(
+        claim({ annotations: { ...selected, 'volume.beta.kubernetes.io/storage-class': 'microk8s-hostpath' } }),
+      ),
+      wffc,
+      { action: 'provision', selectedNode: 'w1' },
+    ],
+    [
+      'no class by annotation or spec',
+      withoutSpecClass(claim({ annotations: selected })),
+      wffc,
+      { action: 'ignore', why: 'claim names no StorageClass' },
     ],
     [
       'bound',

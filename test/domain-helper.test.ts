@@ -66,7 +66,9 @@ describe('buildHelperPod', () => {
               runAsGroup: 0,
               privileged: false,
               allowPrivilegeEscalation: false,
-              capabilities: { drop: ['ALL'], add: ['DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER'] },
+              readOnlyRootFilesystem: true,
+              seccompProfile: { type: 'RuntimeDefault' },
+              capabilities: { drop: ['ALL'], add: ['DAC_OVERRIDE', 'FOWNER'] },
             },
             volumeMounts: [{ name: 'base', mountPath: '/hostpath-base' }],
           },
@@ -101,6 +103,48 @@ describe('buildHelperPod', () => {
     expect(command[2]).toBe(HELPER_SCRIPTS.delete);
     expect(command[2]).not.toContain('reboot');
     expect(command[4]).toBe('/hostpath-base/ns-$(reboot)-pvc-u1');
+  });
+
+  it('keeps only the configured capabilities; none at all for an empty list', () => {
+    const input = {
+      operation: 'delete' as const,
+      volumeName: 'pvc-u1',
+      namespace: 'hpp',
+      nodeName: 'w1',
+      baseDirectory: '/mnt/usb',
+      directoryName: 'ns-c-pvc-u1',
+      image: 'docker.io/library/busybox:1.37.0',
+      tolerations: [],
+      priorityClassName: '',
+      activeDeadlineSeconds: 60,
+    };
+    const caps = (capabilities?: string[]) =>
+      buildHelperPod({ ...input, capabilities }).spec?.containers[0]?.securityContext?.capabilities;
+    expect(caps()).toEqual({ drop: ['ALL'], add: ['DAC_OVERRIDE', 'FOWNER'] });
+    expect(caps(['DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER'])).toEqual({
+      drop: ['ALL'],
+      add: ['DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER'],
+    });
+    expect(caps([])).toEqual({ drop: ['ALL'] });
+  });
+
+  it('a list helper carries no priority class and mounts its base with type Directory (never creates it)', () => {
+    const pod = buildHelperPod({
+      operation: 'list',
+      volumeName: 'w1-1234abcd',
+      namespace: 'hpp',
+      nodeName: 'w1',
+      baseDirectory: '/var/snap/microk8s/common/default-storage',
+      directoryName: '',
+      image: 'docker.io/library/busybox:1.37.0',
+      tolerations: [],
+      priorityClassName: 'system-node-critical',
+      activeDeadlineSeconds: 60,
+    });
+    expect(pod.spec?.priorityClassName).toBeUndefined();
+    expect(pod.spec?.volumes).toEqual([
+      { name: 'base', hostPath: { path: '/var/snap/microk8s/common/default-storage', type: 'Directory' } },
+    ]);
   });
 });
 
@@ -279,7 +323,10 @@ describe('chooseNodeForImmediate', () => {
   it.each(table)('%s', (_name, input, expected) => {
     const result = chooseNodeForImmediate(input);
     if (expected === null)
-      expect(result).toEqual({ ok: false, reason: expect.stringContaining('no Ready, schedulable node') });
+      expect(result).toMatchObject({
+        ok: false,
+        reason: expect.stringContaining('no Ready, schedulable node running Linux'),
+      });
     else expect(result.ok && result.node.metadata?.name).toBe(expected);
   });
 });

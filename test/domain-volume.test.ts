@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { buildVolume, decideVolume, volumeHostname, volumePath } from '../src/domain/volume.js';
+import { buildVolume, decideVolume, volumeHostname, volumeNode, volumePath } from '../src/domain/volume.js';
 
 const claim: V1PersistentVolumeClaim = {
   metadata: { name: 'data', namespace: 'default', uid: 'u1' },
@@ -49,6 +49,27 @@ describe('buildVolume', () => {
         hostPath: { path: '/var/snap/microk8s/common/default-storage/default-data-pvc-u1', type: 'DirectoryOrCreate' },
       },
     });
+  });
+
+  it('gives the PV the class the claim names by the beta annotation (read before the spec)', () => {
+    const spec = { ...claim.spec };
+    delete spec.storageClassName;
+    const beta: V1PersistentVolumeClaim = {
+      ...claim,
+      metadata: { ...claim.metadata, annotations: { 'volume.beta.kubernetes.io/storage-class': 'old-style' } },
+      spec,
+    };
+    const pv = buildVolume({
+      claim: beta,
+      volumeName: 'pvc-u1',
+      path: '/var/snap/microk8s/common/default-storage/default-data-pvc-u1',
+      nodeHostname: 'w1.example',
+      reclaimPolicy: 'Delete',
+      volumeType: 'hostPath',
+      provisionerName: 'microk8s.io/hostpath',
+      identity: 'm1',
+    });
+    expect(pv.spec?.storageClassName).toBe('old-style');
   });
 
   it('builds a local Retain PV without a finalizer, defaulting access modes', () => {
@@ -158,5 +179,37 @@ describe('volumeHostname and volumePath', () => {
       },
     });
     expect(volumeHostname(pv)).toBeUndefined();
+  });
+});
+
+describe('volumeNode', () => {
+  const affinity = (values: string[]): V1PersistentVolume['spec'] => ({
+    nodeAffinity: {
+      required: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values }] }],
+      },
+    },
+  });
+  const identity = { annotations: { hostPathProvisionerIdentity: 'm1' } };
+  it.each([
+    [
+      'node affinity wins over the identity annotation',
+      { metadata: identity, spec: affinity(['w1-host']) },
+      { hostname: 'w1-host' },
+    ],
+    [
+      'no node affinity (old addon PV): the identity names the node',
+      { metadata: identity, spec: {} },
+      { nodeName: 'm1' },
+    ],
+    ['an affinity we cannot read is not second-guessed', { metadata: identity, spec: affinity(['a', 'b']) }, undefined],
+    [
+      'no affinity, empty identity',
+      { metadata: { annotations: { hostPathProvisionerIdentity: '' } }, spec: {} },
+      undefined,
+    ],
+    ['no affinity, no identity', { spec: {} }, undefined],
+  ] as [string, V1PersistentVolume, object | undefined][])('%s', (_name, pv, expected) => {
+    expect(volumeNode(pv)).toEqual(expected);
   });
 });

@@ -25,7 +25,8 @@ describe('loadConfig', () => {
       namespace: 'kube-system',
       nodeName: hostname(),
       pvDir: '/var/snap/microk8s/common/default-storage',
-      busyboxImage: 'busybox:1.37.0',
+      busyboxImage: 'docker.io/library/busybox:1.37.0',
+      helperCapabilities: ['DAC_OVERRIDE', 'FOWNER'],
       provisionerNames: ['microk8s.io/hostpath'],
       tolerationPolicy: 'node-taints',
       helperPriorityClassName: 'system-node-critical',
@@ -84,6 +85,38 @@ describe('loadConfig', () => {
     });
   });
 
+  it.each([
+    ['docker.io/library/busybox:1.37.0', 'docker.io/library/busybox:1.37.0'],
+    [
+      `docker.io/library/busybox:1.37.0@sha256:${'0a'.repeat(32)}`,
+      `docker.io/library/busybox:1.37.0@sha256:${'0a'.repeat(32)}`,
+    ],
+    [
+      `registry.local:5000/tools/busybox@sha256:${'f'.repeat(64)}`,
+      `registry.local:5000/tools/busybox@sha256:${'f'.repeat(64)}`,
+    ],
+    ['busybox:1.37.0', 'busybox:1.37.0'],
+  ])('accepts the image reference %s unchanged', (image, expected) => {
+    expect(loadConfig({}, { BUSYBOX_IMAGE: image }).busyboxImage).toBe(expected);
+  });
+
+  it.each([
+    ['DAC_OVERRIDE,FOWNER', ['DAC_OVERRIDE', 'FOWNER']],
+    [' cap_dac_override , FOWNER,,fowner ', ['DAC_OVERRIDE', 'FOWNER']],
+    ['DAC_OVERRIDE,DAC_READ_SEARCH,FOWNER', ['DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER']],
+    ['', []],
+  ])('reads HELPER_CAPABILITIES=%j as %j', (value, expected) => {
+    expect(loadConfig({}, { HELPER_CAPABILITIES: value }).helperCapabilities).toEqual(expected);
+  });
+
+  it.each([
+    ['10', 10],
+    ['0.1', 0.1],
+    ['0', 0],
+  ])('reads ORPHAN_REPORT_INTERVAL=%j as %d minutes (fractions allowed)', (value, expected) => {
+    expect(loadConfig({}, { ORPHAN_REPORT_INTERVAL: value }).orphanReportMinutes).toBe(expected);
+  });
+
   it('treats an empty optional variable as unset', () => {
     expect(loadConfig({}, { PV_RECLAIM_POLICY: '', KUBECONFIG: '' })).not.toHaveProperty('pvReclaimPolicy');
   });
@@ -118,6 +151,10 @@ describe('loadConfig', () => {
     ['PROVISIONER_NAMES', ' , '],
     ['PROVISIONER_NAMES', 'a b'],
     ['KUBE_API_QPS', 'Infinity'],
+    ['ORPHAN_REPORT_INTERVAL', '-1'],
+    ['ORPHAN_REPORT_INTERVAL', 'Infinity'],
+    ['HELPER_CAPABILITIES', 'CAP_EVERYTHING'],
+    ['BUSYBOX_IMAGE', 'UPPER/case:1'],
   ])('rejects %s=%j naming the flag and the variable', (env, value) => {
     const err = configError(() => loadConfig({}, { [env]: value }));
     const spec = Object.values(configFields).find((f) => f.env === env);
@@ -133,7 +170,12 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    [{ BUSYBOX_IMAGE: ' ' }, 'BUSYBOX_IMAGE', 'must be an image reference without white space'],
+    [{ BUSYBOX_IMAGE: ' ' }, 'BUSYBOX_IMAGE', 'must be an image reference such as docker.io/library/busybox:1.37.0'],
+    [{ BUSYBOX_IMAGE: 'busybox@sha256:abc' }, 'BUSYBOX_IMAGE', 'invalid reference format'],
+    [{ BUSYBOX_IMAGE: `busybox@md5:${'a'.repeat(32)}` }, 'BUSYBOX_IMAGE', 'unsupported digest algorithm'],
+    [{ BUSYBOX_IMAGE: 'docker.io/library/BusyBox:1' }, 'BUSYBOX_IMAGE', 'repository name must be lowercase'],
+    [{ HELPER_CAPABILITIES: 'DAC_OVERRIDE,ALL' }, 'HELPER_CAPABILITIES', 'must be a Linux capability name'],
+    [{ HELPER_CAPABILITIES: 'dac_override;fowner' }, 'HELPER_CAPABILITIES', 'must be a Linux capability name'],
     [{ WORKERS: '1e9' }, 'WORKERS', 'must be ≤ 1000'],
     [{ METRICS_ADDRESS: 'nonsense' }, 'METRICS_ADDRESS', 'must be "[host]:port"'],
   ])('refuses %j', (env, name, message) => {

@@ -137,12 +137,14 @@ export interface ExecSpec {
   hostname?: string;
   /** Numeric identity to switch to (`setpriv`), or undefined to stay root. */
   user?: { uid: number; gid: number; supplementaryGroups: number[] };
+  /** Extra `setpriv` arguments: the capability set and `--no-new-privs` (see capabilities.ts). */
+  privileges?: string[];
 }
 
 /**
  * The `sh` script that, run as root by `unshare -m -u --propagation private -- sh -c <script>`, mounts a tmpfs at
  * `rootDir`, performs `steps` under it, and execs the container's command chrooted there (through `setpriv` when
- * a user is given, and `env -i` so the environment is exactly the container's).
+ * a user, a capability set or no_new_privs is given, and `env -i` so the environment is exactly the container's).
  *
  * @param rootDir an empty host directory used as the mount point of the container root.
  */
@@ -173,17 +175,17 @@ export function renderRootScript(rootDir: string, steps: readonly RootStep[], ex
   lines.push(`umount -R -l ${r(rootDir)} 2>/dev/null || true`);
   lines.push(`mkdir -p ${r(exec.workingDir)}`);
   if (exec.hostname) lines.push(`hostname ${shQuote(exec.hostname)}`);
-  const user = exec.user
+  const identity = exec.user
     ? [
-        'setpriv',
         `--reuid=${exec.user.uid}`,
         `--regid=${exec.user.gid}`,
         exec.user.supplementaryGroups.length > 0
           ? `--groups=${exec.user.supplementaryGroups.join(',')}`
           : '--clear-groups',
-        '--',
       ]
     : [];
+  const setpriv = [...identity, ...(exec.privileges ?? [])];
+  const user = setpriv.length > 0 ? ['setpriv', ...setpriv, '--'] : [];
   const env = Object.entries(exec.env).map(([k, v]) => `${k}=${v}`);
   const argv = ['chroot', rootDir, ...user, 'env', '-i', '-C', exec.workingDir, '--', ...env, ...exec.argv];
   lines.push(`exec ${argv.map(shQuote).join(' ')}`);

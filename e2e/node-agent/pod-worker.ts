@@ -6,6 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { CoreV1Api, V1Container, V1Pod } from '@kubernetes/client-node';
+import { containerCapabilities, setprivCapabilityArgs } from './capabilities.js';
 import { planContainerRoot, renderRootScript, type HostFs } from './container-root.js';
 import {
   CreateContainerConfigError,
@@ -391,12 +392,14 @@ export class PodWorker {
     const groups = [...(psc?.supplementalGroups ?? []), ...(psc?.fsGroup !== undefined ? [psc.fsGroup] : [])];
     const mounts = containerVolumeMounts(spec, volumes);
     const steps = planContainerRoot(mounts, this.ctx.hostFs);
+    const privileges = setprivCapabilityArgs(containerCapabilities(csc), csc?.allowPrivilegeEscalation === false);
     return renderRootScript(rootDir, steps, {
       argv,
       env,
       workingDir: spec.workingDir || '/',
       ...(pod.spec?.hostNetwork ? {} : { hostname: env.HOSTNAME ?? this.name }),
       ...(uid !== undefined && uid !== 0 ? { user: { uid, gid, supplementaryGroups: groups } } : {}),
+      ...(privileges.length > 0 ? { privileges } : {}),
     });
   }
 

@@ -8,6 +8,7 @@ import {
   type V1Node,
 } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
+import { claimClassName } from '../domain/class-name.js';
 import { LABEL_HOSTNAME } from '../domain/constants.js';
 import {
   diagnoseClaim,
@@ -130,7 +131,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
     );
     const finding = diagnoseClaim({
       claim,
-      storageClass: classByName.get(claim.spec?.storageClassName ?? ''),
+      storageClass: classByName.get(claimClassName(claim)),
       consumers,
       nodes: byName,
       helper: helperByName.get(helperPodName('create', volumeNameForClaim(claim.metadata?.uid ?? ''))),

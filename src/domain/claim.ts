@@ -1,5 +1,6 @@
 import type { V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { ANN_SELECTED_NODE, ANN_STORAGE_PROVISIONER, ANN_STORAGE_PROVISIONER_BETA } from './constants.js';
+import { claimClassName } from './class-name.js';
 import { parseClassParameters, type ClassParameters } from './storage-class.js';
 
 /** What to do with a claim, decided before anything touches a node. */
@@ -38,7 +39,9 @@ const CLONE_KINDS = new Set(['PersistentVolumeClaim', 'VolumeSnapshot']);
  * controller annotated it for that provisioner; with WaitForFirstConsumer it also needs the selected-node annotation.
  *
  * @param claim - the claim as cached.
- * @param storageClass - its StorageClass, or undefined when it does not exist (yet).
+ * The claim's class is resolved by {@link claimClassName} (the beta annotation first, as the PV controller does).
+ *
+ * @param storageClass - its StorageClass (named by {@link claimClassName}), or undefined when it does not exist (yet).
  * @param provisionerNames - the names we answer to.
  * @param defaultBaseDirectory - PV_DIR.
  */
@@ -51,8 +54,9 @@ export function decideClaim(
   const spec = claim.spec ?? {};
   if (claim.metadata?.deletionTimestamp) return { action: 'ignore', why: 'claim is being deleted' };
   if (spec.volumeName) return { action: 'ignore', why: `claim is bound to ${spec.volumeName}` };
-  if (!spec.storageClassName) return { action: 'ignore', why: 'claim names no StorageClass' };
-  if (!storageClass) return { action: 'ignore', why: `StorageClass ${spec.storageClassName} not found` };
+  const className = claimClassName(claim);
+  if (!className) return { action: 'ignore', why: 'claim names no StorageClass' };
+  if (!storageClass) return { action: 'ignore', why: `StorageClass ${className} not found` };
   if (!provisionerNames.includes(storageClass.provisioner)) {
     return {
       action: 'ignore',

@@ -10,6 +10,11 @@ export const DEFAULT_PROVISIONER_NAME = 'microk8s.io/hostpath';
 export const ANN_STORAGE_PROVISIONER = 'volume.kubernetes.io/storage-provisioner';
 /** The beta key of the same annotation, still written by the PV controller for old provisioners. */
 export const ANN_STORAGE_PROVISIONER_BETA = 'volume.beta.kubernetes.io/storage-provisioner';
+/**
+ * The pre-1.6 way to name a claim's or PV's StorageClass, still honoured by the PV controller — and read *before*
+ * `spec.storageClassName` (see class-name.ts).
+ */
+export const ANN_STORAGE_CLASS_BETA = 'volume.beta.kubernetes.io/storage-class';
 /** Claim annotation set by the scheduler's VolumeBinding plugin for WaitForFirstConsumer claims. */
 export const ANN_SELECTED_NODE = 'volume.kubernetes.io/selected-node';
 /** PV annotation naming the provisioner that created it (read by the PV controller to find the deleter). */

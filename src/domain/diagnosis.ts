@@ -9,6 +9,7 @@ import type {
 } from '@kubernetes/client-node';
 import { ANN_SELECTED_NODE } from './constants.js';
 import { decideClaim } from './claim.js';
+import { claimClassName } from './class-name.js';
 import { classifyHelper } from './helper-status.js';
 import { parseClassParameters } from './storage-class.js';
 import { formatTaint, helperTolerations, untoleratedTaints, type TolerationPolicy } from './tolerations.js';
@@ -165,7 +166,7 @@ export function diagnoseClaim(facts: ClaimFacts): Finding | undefined {
   const { claim, storageClass, consumers, nodes, helper, events } = facts;
   const subject = `claim ${claim.metadata?.namespace ?? ''}/${claim.metadata?.name ?? ''}`;
   if (claim.status?.phase === 'Bound') return ok(subject, `Bound to ${claim.spec?.volumeName ?? ''}`);
-  const className = claim.spec?.storageClassName;
+  const className = claimClassName(claim);
   if (!className) {
     return attention(subject, 'names no StorageClass and none was defaulted', 'set spec.storageClassName');
   }

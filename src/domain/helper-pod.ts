@@ -14,6 +14,67 @@ import {
 } from './constants.js';
 import { dnsLabel, helperPodName, type HelperOperation } from './names.js';
 
+/** Default helper image: fully qualified, because CRI-O refuses short names such as `busybox:1.37.0`. */
+export const DEFAULT_HELPER_IMAGE = 'docker.io/library/busybox:1.37.0';
+
+/**
+ * The capabilities a root helper keeps by default; every other one is dropped. Root without them is refused by the
+ * kernel's discretionary checks on directories of other users (`generic_permission`, `may_delete`, `inode_owner_or_capable`):
+ * - DAC_OVERRIDE: read, write and search any directory and write any file whatever its owner and mode — `mkdir` in a
+ *   0700 base of another user, `rm -rf` of a 0700 tree of another user with 0600 files in it, the `list` of such a base.
+ * - FOWNER: `chmod` of an entry root does not own (a leaf a pod chowned), and unlinking in a sticky (mode 1xxx)
+ *   directory entries root does not own.
+ * Not kept: DAC_READ_SEARCH (DAC_OVERRIDE already covers directory reads and search for root; it would also enable
+ * `open_by_handle_at(2)`, which opens any inode of the backing file system outside the mount), CHOWN (nothing is
+ * chowned) and FSETID.
+ */
+export const DEFAULT_HELPER_CAPABILITIES: readonly string[] = ['DAC_OVERRIDE', 'FOWNER'];
+
+/** Linux capability names as Kubernetes' `capabilities.add` takes them (without `CAP_`), up to Linux 6.x. */
+export const LINUX_CAPABILITIES = [
+  'AUDIT_CONTROL',
+  'AUDIT_READ',
+  'AUDIT_WRITE',
+  'BLOCK_SUSPEND',
+  'BPF',
+  'CHECKPOINT_RESTORE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'KILL',
+  'LEASE',
+  'LINUX_IMMUTABLE',
+  'MAC_ADMIN',
+  'MAC_OVERRIDE',
+  'MKNOD',
+  'NET_ADMIN',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_RAW',
+  'PERFMON',
+  'SETFCAP',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+  'SYSLOG',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_CHROOT',
+  'SYS_MODULE',
+  'SYS_NICE',
+  'SYS_PACCT',
+  'SYS_PTRACE',
+  'SYS_RAWIO',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'WAKE_ALARM',
+] as const;
+
 /**
  * Shell scripts run by the helper. The directory is passed as `$1` — never interpolated into the script — so no
  * claim or class name can inject a command. Both refuse to work through a symbolic link.
@@ -21,6 +82,7 @@ import { dnsLabel, helperPodName, type HelperOperation } from './names.js';
  *   umask would narrow it), so non-root pods can write on every node alike.
  * - delete: remove the leaf and everything in it (as root with CAP_DAC_OVERRIDE/CAP_FOWNER: files of any owner and
  *   mode), then check it is gone; a non-zero exit carries rm's stderr.
+ * None writes outside the mounted base directory, so the container's root file system is read-only.
  * - list: print the name of every entry of the base directory itself, one per line (dot-files included); read only.
  */
 export const HELPER_SCRIPTS: Readonly<Record<HelperOperation, string>> = {
@@ -50,8 +112,13 @@ export interface HelperPodInput {
   readonly directoryName: string;
   readonly image: string;
   readonly tolerations: readonly V1Toleration[];
-  /** priorityClassName, or '' for none. */
+  /** priorityClassName, or '' for none; never set on `list` helpers (a read-only report must not preempt pods). */
   readonly priorityClassName: string;
+  /**
+   * Capabilities the root container keeps (names without `CAP_`); all others are dropped. Default
+   * {@link DEFAULT_HELPER_CAPABILITIES}; `[]` keeps none.
+   */
+  readonly capabilities?: readonly string[] | undefined;
   /** Upper bound on the helper's run time in seconds (`activeDeadlineSeconds`). */
   readonly activeDeadlineSeconds: number;
   /** The claim the create helper serves (`namespace/name` and uid), for cleanup after restarts. */
@@ -63,8 +130,12 @@ export interface HelperPodInput {
 /**
  * Builds a helper pod. It is pinned the way DaemonSet pods are — a required node affinity on the field
  * `metadata.name` — so the real scheduler places it and its tolerations must be right (a `spec.nodeName` would skip
- * the scheduler and hide wrong tolerations until the kubelet rejected it). It mounts only the base directory (type
- * DirectoryOrCreate), runs as root with just the capabilities mkdir/chmod/rm need, never privileged.
+ * the scheduler and hide wrong tolerations until the kubelet rejected it). It mounts only the base directory — type
+ * DirectoryOrCreate for create and delete, type Directory for `list`, so a report never creates a base directory on
+ * a node that never had one (the helper then stays ContainerCreating and the report skips that node). It runs as
+ * root with only `input.capabilities` (default DAC_OVERRIDE and FOWNER), never privileged, no privilege escalation
+ * (`no_new_privs`), the runtime's default seccomp profile and a read-only root file system. The Pod Security level it
+ * needs is `privileged` (hostPath volumes and running as root are outside `baseline`).
  *
  * No ownerReference to the claim: helpers live in the provisioner's namespace, and the garbage collector deletes a
  * namespaced object whose owner is in another namespace. Leftover helpers are found by label instead.
@@ -72,6 +143,7 @@ export interface HelperPodInput {
 export function buildHelperPod(input: HelperPodInput): V1Pod {
   const name = helperPodName(input.operation, input.volumeName);
   const listing = input.operation === 'list';
+  const capabilities = input.capabilities ?? DEFAULT_HELPER_CAPABILITIES;
   const containerPath = listing ? HELPER_MOUNT_PATH : `${HELPER_MOUNT_PATH}/${input.directoryName}`;
   const annotations: Record<string, string> = {
     [ANN_HELPER_VOLUME]: input.volumeName,
@@ -101,7 +173,7 @@ export function buildHelperPod(input: HelperPodInput): V1Pod {
       terminationGracePeriodSeconds: 0,
       automountServiceAccountToken: false,
       enableServiceLinks: false,
-      ...(input.priorityClassName ? { priorityClassName: input.priorityClassName } : {}),
+      ...(input.priorityClassName && !listing ? { priorityClassName: input.priorityClassName } : {}),
       affinity: {
         nodeAffinity: {
           requiredDuringSchedulingIgnoredDuringExecution: {
@@ -125,12 +197,16 @@ export function buildHelperPod(input: HelperPodInput): V1Pod {
             runAsGroup: 0,
             privileged: false,
             allowPrivilegeEscalation: false,
-            capabilities: { drop: ['ALL'], add: ['DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER'] },
+            readOnlyRootFilesystem: true,
+            seccompProfile: { type: 'RuntimeDefault' },
+            capabilities: { drop: ['ALL'], ...(capabilities.length ? { add: [...capabilities] } : {}) },
           },
           volumeMounts: [{ name: 'base', mountPath: HELPER_MOUNT_PATH }],
         },
       ],
-      volumes: [{ name: 'base', hostPath: { path: input.baseDirectory, type: 'DirectoryOrCreate' } }],
+      volumes: [
+        { name: 'base', hostPath: { path: input.baseDirectory, type: listing ? 'Directory' : 'DirectoryOrCreate' } },
+      ],
     },
   };
 }

@@ -89,6 +89,21 @@ export function classifyHelper(pod: V1Pod): HelperState {
 }
 
 /**
+ * Whether a helper pod is on its node but its container never started: phase Pending, and no container status shows
+ * a running or terminated state, now or before. That is how a kubelet reports a pod whose volumes cannot be set up
+ * (a hostPath of type Directory that does not exist: ContainerCreating, with a FailedMount event), and also a pod whose
+ * sandbox or image is not ready yet.
+ *
+ * @param pod - the helper pod as last seen.
+ */
+export function helperNeverStarted(pod: V1Pod): boolean {
+  if (!pod.spec?.nodeName || pod.status?.phase !== 'Pending') return false;
+  return (pod.status.containerStatuses ?? []).every(
+    (c) => !c.state?.running && !c.state?.terminated && !c.lastState?.terminated,
+  );
+}
+
+/**
  * The failure to report when a helper has not finished within its timeout.
  *
  * @param last - the helper's last classified state.

@@ -1,5 +1,6 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Node } from '@kubernetes/client-node';
 import { ANN_PROVISIONED_BY, ANN_PROVISIONER_IDENTITY, LABEL_HOSTNAME, VOLUME_FINALIZER } from './constants.js';
+import { claimClassName } from './class-name.js';
 import type { ReclaimPolicy, VolumeType } from './storage-class.js';
 
 /** Everything the PV builder needs, already decided. */
@@ -34,6 +35,8 @@ export function nodeHostname(node: V1Node): string {
  * on `kubernetes.io/hostname`, a full claimRef with uid (so the PV controller binds it to exactly this claim),
  * `pv.kubernetes.io/provisioned-by` and `hostPathProvisionerIdentity`. Reclaim policy Delete adds the
  * `external-provisioner.volume.kubernetes.io/finalizer` so `kubectl delete pv` waits for the directory's removal.
+ * The PV's `storageClassName` is the claim's class as the PV controller resolves it ({@link claimClassName}: the beta
+ * annotation first), so a claim that names its class only by annotation binds to it.
  *
  * @throws Error when the node hostname is empty: a PV pinned to "" is the addon's bug we do not copy.
  */
@@ -58,7 +61,7 @@ export function buildVolume(input: VolumeSpecInput): V1PersistentVolume {
       capacity: { storage },
       accessModes,
       persistentVolumeReclaimPolicy: input.reclaimPolicy,
-      storageClassName: claim.spec?.storageClassName ?? '',
+      storageClassName: claimClassName(claim),
       volumeMode: 'Filesystem',
       claimRef: {
         apiVersion: 'v1',
@@ -100,6 +103,25 @@ export function volumeHostname(pv: V1PersistentVolume): string | undefined {
   }
   const [only] = [...values];
   return values.size === 1 && only !== '' ? only : undefined;
+}
+
+/**
+ * Where a PV's directory lives: the node whose `kubernetes.io/hostname` label its node affinity names
+ * ({@link volumeHostname}); or, for a PV with no node affinity at all — made by addon releases before node affinity
+ * was added, on the provisioner's own node — the node *named* by its `hostPathProvisionerIdentity` annotation (the
+ * addon wrote its NODE_NAME there). Undefined when neither says (an affinity we cannot read is never second-guessed
+ * with the annotation).
+ *
+ * @returns `{ hostname }` to look up by hostname label, `{ nodeName }` to look up by node name, or undefined.
+ */
+export function volumeNode(
+  pv: V1PersistentVolume,
+): { readonly hostname: string } | { readonly nodeName: string } | undefined {
+  const hostname = volumeHostname(pv);
+  if (hostname !== undefined) return { hostname };
+  const identity = pv.metadata?.annotations?.[ANN_PROVISIONER_IDENTITY];
+  if (pv.spec?.nodeAffinity === undefined && identity) return { nodeName: identity };
+  return undefined;
 }
 
 /** Whether one of `provisionerNames` provisioned this PV (`pv.kubernetes.io/provisioned-by`). */

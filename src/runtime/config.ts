@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import { Command, Option } from 'commander';
+import { parseFamiliarName } from '@swimlane/docker-reference';
 import { z } from 'zod';
+import { DEFAULT_HELPER_CAPABILITIES, DEFAULT_HELPER_IMAGE, LINUX_CAPABILITIES } from '../domain/helper-pod.js';
 
 /**
  * Runtime configuration: every setting has a command-line flag and an environment variable (the original addon's
@@ -57,6 +59,44 @@ const cleanAbsolutePath = z
   })
   .refine((p) => p !== '/', 'must not be "/"');
 
+/**
+ * An image reference as the container runtimes parse it (distribution/reference grammar, through
+ * `@swimlane/docker-reference`): `[registry/]repository[:tag][@digest]`, lowercase repository, and a digest of the
+ * right length for its algorithm (`sha256:` + 64 hex). A short name such as `busybox:1.37.0` is accepted (containerd
+ * completes it to docker.io) but CRI-O refuses short names by default, hence a fully qualified default.
+ */
+const imageReference = z.string().superRefine((ref, ctx) => {
+  try {
+    parseFamiliarName(ref);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be an image reference such as ${DEFAULT_HELPER_IMAGE} (optionally @sha256:<64 hex>): ${why}`,
+    });
+  }
+});
+
+/** Comma-separated Linux capability names (`CAP_` prefix optional, any case), deduplicated; empty = none. */
+const capabilityList = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? [
+          ...new Set(
+            v
+              .split(',')
+              .map((s) => s.trim().toUpperCase().replace(/^CAP_/, ''))
+              .filter((s) => s !== ''),
+          ),
+        ]
+      : v,
+  z.array(
+    z.string().refine((c) => (LINUX_CAPABILITIES as readonly string[]).includes(c), {
+      message: 'each entry must be a Linux capability name such as DAC_OVERRIDE',
+    }),
+  ),
+);
+
 const address = z
   .string()
   .regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]*):\d{1,5}$/, 'must be "[host]:port", e.g. ":9090" or "127.0.0.1:0"')
@@ -71,17 +111,15 @@ export const configSchema = z
       .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a valid namespace name (RFC 1123 label)'),
     nodeName: z.string().min(1, 'must not be empty').max(253, 'must be at most 253 characters'),
     pvDir: cleanAbsolutePath,
-    busyboxImage: z
-      .string()
-      .min(1, 'must not be empty')
-      .regex(/^[^\s]+$/, 'must be an image reference without white space, e.g. busybox:1.37.0'),
+    busyboxImage: imageReference,
+    helperCapabilities: capabilityList,
     pvReclaimPolicy: z.enum(['Retain', 'Delete']).optional(),
     provisionerNames: commaList,
     tolerationPolicy: z.enum(['node-taints', 'all', 'none']),
     helperPriorityClassName: z.string(),
     helperTimeoutSeconds: positiveInt,
     maxHelpersPerNode: positiveInt.max(1000, 'must be ≤ 1000'),
-    orphanReportMinutes: z.coerce.number().int('must be an integer').min(0, 'must be ≥ 0'),
+    orphanReportMinutes: z.coerce.number().finite('must be finite').min(0, 'must be ≥ 0'),
     concurrency: positiveInt.max(1000, 'must be ≤ 1000'),
     nodeGonePolicy: z.enum(['keep', 'delete']),
     metricsAddress: address,
@@ -163,8 +201,14 @@ export const configFields: { readonly [K in keyof Config]-?: FieldSpec } = {
   busyboxImage: {
     flag: '--busybox-image',
     env: 'BUSYBOX_IMAGE',
-    help: 'image of the helper pods',
-    default: () => 'busybox:1.37.0',
+    help: 'image of the helper pods; fully qualified (CRI-O refuses short names), may be pinned with @sha256:<digest>',
+    default: () => DEFAULT_HELPER_IMAGE,
+  },
+  helperCapabilities: {
+    flag: '--helper-capabilities',
+    env: 'HELPER_CAPABILITIES',
+    help: 'Linux capabilities the root helper keeps (all others dropped), comma-separated; empty for none',
+    default: () => [...DEFAULT_HELPER_CAPABILITIES],
   },
   pvReclaimPolicy: {
     flag: '--pv-reclaim-policy',
@@ -205,7 +249,7 @@ export const configFields: { readonly [K in keyof Config]-?: FieldSpec } = {
   orphanReportMinutes: {
     flag: '--orphan-report-interval',
     env: 'ORPHAN_REPORT_INTERVAL',
-    help: 'minutes between reports of directories no PV points to (listed by a helper per node; never removed); 0 = off',
+    help: 'minutes between reports of directories no PV points to (listed by a helper per node; never removed; the first after ¼ to 1 interval); fractions allowed; 0 = off',
     default: () => 10,
   },
   concurrency: {
@@ -353,8 +397,9 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     const envValue = env[spec.env];
     if (flagValue !== undefined) raw[field] = flagValue;
     else if (envValue !== undefined) {
-      // An empty variable means "unset" for optional fields, and the empty value for helperPriorityClassName.
-      if (envValue === '' && field !== 'helperPriorityClassName') continue;
+      // An empty variable means "unset" for optional fields, and the empty value for helperPriorityClassName and
+      // helperCapabilities.
+      if (envValue === '' && field !== 'helperPriorityClassName' && field !== 'helperCapabilities') continue;
       raw[field] = envValue;
     }
   }

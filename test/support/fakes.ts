@@ -80,6 +80,7 @@ export class FakeKube implements KubeWriter {
   logs = new Map<string, string>();
   onPodCreated: (pod: V1Pod) => void = () => undefined;
   onPodDeleted: (name: string) => void = () => undefined;
+  private created = 0;
   constructor(private readonly cache: FakeCache) {}
 
   /** What the API server has when it differs from the cache (a stale informer); `null` means deleted. */
@@ -134,7 +135,8 @@ export class FakeKube implements KubeWriter {
     this.calls.push(['createPod', name]);
     if (this.cache.helperMap.has(name))
       return Promise.resolve({ created: false, object: this.cache.helperMap.get(name) });
-    const created = { ...pod, metadata: { ...pod.metadata, uid: `uid-${name}` } };
+    // A new uid for every pod, as the API server gives (a re-created helper is another object).
+    const created = { ...pod, metadata: { ...pod.metadata, uid: `uid-${name}-${++this.created}` } };
     this.cache.helperMap.set(name, created);
     setImmediate(() => this.onPodCreated(created));
     return Promise.resolve({ created: true, object: created });
