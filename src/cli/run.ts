@@ -15,7 +15,9 @@ export const EXIT_CONFIG = 78;
 /**
  * Runs the provisioner until SIGTERM/SIGINT: HTTP endpoints first (standbys are observable), then informers, then —
  * once this replica holds the Lease (or with leader election off) — the work queues. Losing the Lease exits the
- * process (code 1) so a fresh start rebuilds state, as client-go's leader election does.
+ * process (code 1) at once, also during a SIGTERM shutdown, so a fresh start rebuilds state and no reconcile of this
+ * replica runs beside the new leader, as client-go's leader election does. Leader election uses its own client and
+ * rate limit (`clients.coordination`).
  *
  * @param config - validated configuration.
  * @param logger - root logger.
@@ -77,8 +79,10 @@ export async function runProvisioner(config: Config, logger: Logger): Promise<vo
         void manager.startLeading();
       },
       onStoppedLeading: (reason) => {
-        if (stopping || reason !== 'lost') return;
-        logger.error('lost the Lease: exiting so that the new leader acts alone');
+        if (reason !== 'lost') return;
+        // Also while a SIGTERM shutdown drains in-flight work: another replica may lead now, so nothing of ours may
+        // act any more. process.exit is synchronous: no reconcile runs after this line.
+        logger.error({ shuttingDown: stopping }, 'lost the Lease: exiting so that the new leader acts alone');
         process.exit(1);
       },
     });
