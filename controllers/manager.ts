@@ -140,7 +140,15 @@ export class ProvisionerManager {
 
     const cache = this.cache();
     this.api = new ProvisionerApi(core);
-    const events = new EventRecorder({ core, component: 'hostpath-provisioner', host: config.nodeName, logger });
+    // Events go through their own client and bucket, a bounded queue and client-go's spam filter: never in front of
+    // real work, never in front of the Lease.
+    const events = new EventRecorder({
+      core: clients.eventsCore,
+      component: 'hostpath-provisioner',
+      host: config.nodeName,
+      logger,
+      metrics,
+    });
     const recorded = controllerMetrics(metrics);
     const clock = () => Date.now();
     this.runner = new HelperRunner({
