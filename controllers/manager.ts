@@ -12,6 +12,7 @@ import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
 import type { KubeClients } from '../src/kube/client.js';
 import { EventRecorder } from '../src/kube/events.js';
 import { objectKey, ResilientInformer } from '../src/kube/informer.js';
+import { stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
 import { ProvisionerApi } from '../src/kube/provisioner-api.js';
 import type { Config } from '../src/runtime/config.js';
 import type { Logger } from '../src/runtime/logger.js';
@@ -88,7 +89,8 @@ export class ProvisionerManager {
   ) {
     const { config, clients, metrics, logger } = deps;
     const { core, storage, kc } = clients;
-    const common = { kc, metrics, logger, resyncSeconds: RESYNC_SECONDS };
+    // Lists are paginated and objects stripped of what no reconciler reads (src/kube/transforms.ts) before caching.
+    const common = { kc, metrics, logger, resyncSeconds: RESYNC_SECONDS, transform: stripCommon };
     this.claims = new ResilientInformer<V1PersistentVolumeClaim>({
       ...common,
       resource: 'persistentvolumeclaims',
@@ -112,6 +114,7 @@ export class ProvisionerManager {
       resource: 'nodes',
       path: '/api/v1/nodes',
       list: (o) => core.listNode(o),
+      transform: stripNode,
     });
     // Consumers of a claim waiting for its volume are Pending: caching only Pending pods keeps the cache small.
     const pendingPods = 'status.phase=Pending';
@@ -121,6 +124,7 @@ export class ProvisionerManager {
       path: '/api/v1/pods',
       fieldSelector: pendingPods,
       list: (o) => core.listPodForAllNamespaces(o),
+      transform: stripPendingPod,
     });
     this.helpers = new ResilientInformer<V1Pod>({
       ...common,
