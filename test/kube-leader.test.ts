@@ -44,6 +44,8 @@ class FakeLeases implements LeaseApi {
   outage: Error | undefined;
   /** While set, reads never answer: they reject only when their abort signal fires (a hung connection). */
   hang = false;
+  /** Delay before each read answers, ms (a slow API server). */
+  latencyMs = 0;
   /** Reads rejected by their abort signal. */
   aborted = 0;
   /** Whether every read carried an abort signal. */
@@ -69,6 +71,7 @@ class FakeLeases implements LeaseApi {
         else signal?.addEventListener('abort', abort, { once: true });
       });
     }
+    if (this.latencyMs > 0) await sleep(this.latencyMs);
     if (this.outage) return Promise.reject(this.outage);
     if (!this.lease) return Promise.reject(statusError(404, 'NotFound'));
     return Promise.resolve(this.wire(this.lease));
@@ -302,6 +305,23 @@ describe('LeaderElector', () => {
     // The bound RELIABILITY.md states: retry period + renew deadline after the last success (plus timer slack).
     expect(tookMs).toBeLessThan(350 + 250);
     expect(r.elector.isLeader()).toBe(false);
+  });
+
+  it('a slow answer does not extend leadership: it ends retry period + renew deadline after the last successful attempt started', async () => {
+    const api = new FakeLeases();
+    const r = start(api, 'me', { lease: 0.6, deadline: 0.3, retry: 0.05, realClock: true });
+    await until(() => r.started === 1);
+    // The next renewal succeeds, but its answer takes 200 ms; then the API server stops answering.
+    api.latencyMs = 200;
+    const rv = api.rv;
+    const attemptStarted = performance.now();
+    await until(() => api.rv > rv, 'the slow renewal');
+    api.hang = true;
+    await r.done;
+    const tookMs = performance.now() - attemptStarted;
+    expect(r.stopped).toEqual(['lost']);
+    // client-go's bound would be 200 ms (answer) + 50 ms + 300 ms after the attempt started; ours is 50 + 300 ms.
+    expect(tookMs).toBeLessThan(350 + 150);
   });
 
   it('gives up leadership when another replica took the Lease', async () => {

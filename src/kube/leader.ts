@@ -99,8 +99,10 @@ function recordKey(spec: V1LeaseSpec | undefined): string {
  * - The leader renews as client-go's `renew` loop does: one retry period after a success it starts a renewal that
  *   tries at once and then every retry period, all bounded by the renew deadline
  *   (`PollImmediateUntil(retryPeriod, tryAcquireOrRenew, timeout(renewDeadline))`); when the deadline passes, the
- *   request in flight is aborted and it stops leading (`onStoppedLeading('lost')`; the caller exits). So leadership
- *   ends at most retryPeriod + renewDeadline after the last successful renewal (while the event loop runs).
+ *   request in flight is aborted and it stops leading (`onStoppedLeading('lost')`; the caller exits). Leadership
+ *   ends at most retryPeriod + renewDeadline after the start of the last successful attempt (while the event loop
+ *   runs); a standby takes over no earlier than leaseDuration after it, so with leaseDuration > retryPeriod +
+ *   renewDeadline (15 > 2 + 10 by default) the two never overlap.
  *   Standbys retry every retry period with jitter (× 1 … 2.2).
  * - Taking over increments `leaseTransitions` and sets `acquireTime`; renewals keep both.
  * - `renewTime`/`acquireTime` are written with microsecond precision (see {@link microTime}).
@@ -120,6 +122,8 @@ export class LeaderElector {
   private stopped = false;
   private running = false;
   private attempt: Promise<boolean> | undefined;
+  /** Monotonic ms when the last successful attempt started: its write reached the server after this moment. */
+  private lastSuccessStartedAt = 0;
   private readonly sleeper = new Sleeper();
   private lastHolder: string | undefined;
   private onNewLeader: ((identity: string) => void) | undefined;
@@ -237,17 +241,23 @@ export class LeaderElector {
   }
 
   /**
-   * One renewal: attempts at once and then every retry period until one succeeds or the renew deadline (measured on
-   * the monotonic clock from the start of the renewal) has passed; at the deadline the request in flight is aborted.
+   * One renewal: attempts at once and then every retry period until one succeeds or the deadline has passed; at the
+   * deadline the request in flight is aborted. The deadline is the renew deadline from the start of the renewal, as
+   * in client-go, but never later than retryPeriod + renewDeadline after the *start* of the last successful attempt
+   * (a slow answer to that attempt does not extend leadership): a standby cannot take over before leaseDuration after
+   * that start, since the write it observes reached the server after it.
    * Resolves true when renewed, false when the deadline passed, the Lease has another holder, or `release()` began.
    */
   private async renew(): Promise<boolean> {
-    const deadlineMs = this.opts.renewDeadlineSeconds * 1000;
-    const deadline = this.mono() + deadlineMs;
+    const { renewDeadlineSeconds, retryPeriodSeconds } = this.opts;
+    const deadline = Math.min(
+      this.mono() + renewDeadlineSeconds * 1000,
+      this.lastSuccessStartedAt + (retryPeriodSeconds + renewDeadlineSeconds) * 1000,
+    );
     const controller = new AbortController();
     const timer = setTimeout(
       () => controller.abort(new DOMException('renew deadline passed', 'TimeoutError')),
-      deadlineMs,
+      Math.max(0, deadline - this.mono()),
     );
     const expired = new Promise<false>((resolve) => {
       controller.signal.addEventListener('abort', () => resolve(false), { once: true });
@@ -270,17 +280,24 @@ export class LeaderElector {
   // ---- one attempt ------------------------------------------------------------------------------------------------
 
   private tryOnce(signal?: AbortSignal): Promise<boolean> {
-    const p = this.tryAcquireOrRenew(signal).catch((err: unknown) => {
-      if (signal?.aborted) {
-        this.logger.warn(
-          { renewDeadlineSeconds: this.opts.renewDeadlineSeconds },
-          'Lease request aborted: it took longer than the renew deadline',
-        );
+    const startedAt = this.mono();
+    const p = this.tryAcquireOrRenew(signal).then(
+      (ok) => {
+        if (ok) this.lastSuccessStartedAt = startedAt;
+        return ok;
+      },
+      (err: unknown) => {
+        if (signal?.aborted) {
+          this.logger.warn(
+            { renewDeadlineSeconds: this.opts.renewDeadlineSeconds },
+            'Lease request aborted: it took longer than the renew deadline',
+          );
+          return false;
+        }
+        this.logger.warn({ err, detail: apiErrorMessage(err) }, 'Lease attempt failed');
         return false;
-      }
-      this.logger.warn({ err, detail: apiErrorMessage(err) }, 'Lease attempt failed');
-      return false;
-    });
+      },
+    );
     this.attempt = p;
     return p;
   }
