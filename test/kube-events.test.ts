@@ -19,10 +19,18 @@ class FakeEvents implements EventsApi {
   calls: Call[] = [];
   failCreate: Error | undefined;
   missing = new Set<string>();
+  /** Patches whose options carried an abort signal. */
+  patchSignals = 0;
   /** While set, creates wait for it (a slow API server). */
   gate: Promise<void> | undefined;
-  async createNamespacedEvent(param: { namespace: string; body: CoreV1Event }): Promise<CoreV1Event> {
+  /** Creates whose options carried a middleware (the abort signal). */
+  createsWithOptions = 0;
+  async createNamespacedEvent(
+    param: { namespace: string; body: CoreV1Event },
+    options?: { middleware?: unknown[] },
+  ): Promise<CoreV1Event> {
     this.calls.push({ op: 'create', namespace: param.namespace, body: param.body });
+    if ((options?.middleware?.length ?? 0) > 0) this.createsWithOptions++;
     if (this.gate) await this.gate;
     if (this.failCreate) throw this.failCreate;
     return param.body;
@@ -34,9 +42,12 @@ class FakeEvents implements EventsApi {
     // setHeaderOptions builds a middleware; record that one was passed and its effect on a request.
     let contentType: string | undefined;
     for (const m of (options?.middleware ?? []) as {
-      pre: (ctx: { setHeaderParam: (k: string, v: string) => void }) => unknown;
+      pre: (ctx: { setHeaderParam: (k: string, v: string) => void; setSignal: (s: AbortSignal) => void }) => unknown;
     }[]) {
-      m.pre({ setHeaderParam: (k, v) => (k === 'Content-Type' ? (contentType = v) : undefined) });
+      m.pre({
+        setHeaderParam: (k, v) => (k === 'Content-Type' ? (contentType = v) : undefined),
+        setSignal: (signal) => (this.patchSignals += signal instanceof AbortSignal ? 1 : 0),
+      });
     }
     this.calls.push({ op: 'patch', namespace: param.namespace, name: param.name, body: param.body, contentType });
     if (this.missing.has(param.name)) {
@@ -132,6 +143,8 @@ describe('EventRecorder', () => {
       body: { count: 3, lastTimestamp: '2026-11-29T12:00:09.000Z', message: 'boom' },
       contentType: 'application/merge-patch+json',
     });
+    expect(api.patchSignals).toBe(1); // every write is bounded in time
+    expect(api.createsWithOptions).toBe(3);
     // Sent one by one, a later repeat is a patch of its own.
     r.event(claim, 'Warning', 'ProvisioningFailed', 'boom');
     await r.flush();

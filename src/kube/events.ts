@@ -1,7 +1,7 @@
 import { PatchStrategy, setHeaderOptions, type CoreV1Event, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
-import { apiErrorMessage, isNotFound } from './client.js';
+import { abortable, apiErrorMessage, isNotFound } from './client.js';
 import {
   EventAggregator,
   EventSpamFilter,
@@ -11,7 +11,10 @@ import {
 
 /** The part of CoreV1Api the recorder uses (the real CoreV1Api satisfies it; tests pass a fake). */
 export interface EventsApi {
-  createNamespacedEvent(param: { namespace: string; body: CoreV1Event }): Promise<CoreV1Event>;
+  createNamespacedEvent(
+    param: { namespace: string; body: CoreV1Event },
+    options?: ReturnType<typeof setHeaderOptions>,
+  ): Promise<CoreV1Event>;
   patchNamespacedEvent(
     param: { name: string; namespace: string; body: object },
     options?: ReturnType<typeof setHeaderOptions>,
@@ -74,6 +77,9 @@ interface Write {
   lastTimestamp: Date;
 }
 
+/** Longest an Event write may take before it is aborted (a hung connection must not stall the queue), ms. */
+const WRITE_TIMEOUT_MS = 10_000;
+
 /** client-go truncates messages to 1 KiB when events.k8s.io would reject them; keep Events readable either way. */
 const MAX_MESSAGE = 1024;
 
@@ -81,7 +87,7 @@ const MAX_MESSAGE = 1024;
  * Records core/v1 Events on objects, as client-go's `record.EventRecorder` with its `EventCorrelator`, never in the
  * way of real work:
  * - `event()` returns at once; writes go through a bounded queue (default 1000) sent one at a time by the Events'
- *   own client. When the queue is full, the Event is dropped.
+ *   own client, each aborted after 10 s. When the queue is full, the Event is dropped.
  * - Similar events are combined (client-go's aggregator: after 10 distinct messages for one object, type and reason
  *   within 600 s, they update one Event `(combined from similar events): …`).
  * - Repeats of the same (object, type, reason, message) within the aggregation window increment `count` and move
@@ -255,7 +261,7 @@ export class EventRecorder {
             namespace: w.entry.namespace,
             body: { count: w.count, lastTimestamp: w.lastTimestamp.toISOString(), message: w.message },
           },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch, abortable(AbortSignal.timeout(WRITE_TIMEOUT_MS))),
         );
         return;
       } catch (err) {
@@ -300,7 +306,10 @@ export class EventRecorder {
       reportingInstance: this.opts.host,
     };
     try {
-      await this.opts.core.createNamespacedEvent({ namespace: entry.namespace, body });
+      await this.opts.core.createNamespacedEvent(
+        { namespace: entry.namespace, body },
+        abortable(AbortSignal.timeout(WRITE_TIMEOUT_MS)),
+      );
     } catch (err) {
       this.drop('api_error', w.reason, obj);
       log.warn({ err, reason: w.reason, detail: apiErrorMessage(err) }, 'could not create event');
