@@ -17,9 +17,10 @@ import { claimClassName, volumeClassName } from '../src/domain/class-name.js';
 import { volumeNameForClaim } from '../src/domain/names.js';
 import type { HelperOperation } from '../src/domain/names.js';
 import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
-import type { KubeClients } from '../src/kube/client.js';
+import { retryAfterSeconds, type KubeClients } from '../src/kube/client.js';
 import { EventRecorder } from '../src/kube/events.js';
 import { objectKey, ResilientInformer } from '../src/kube/informer.js';
+import { stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
 import { ProvisionerApi } from '../src/kube/provisioner-api.js';
 import type { Config } from '../src/runtime/config.js';
 import type { Logger } from '../src/runtime/logger.js';
@@ -101,7 +102,8 @@ export class ProvisionerManager {
   ) {
     const { config, clients, metrics, logger } = deps;
     const { core, storage, kc } = clients;
-    const common = { kc, metrics, logger, resyncSeconds: RESYNC_SECONDS };
+    // Lists are paginated and objects stripped of what no reconciler reads (src/kube/transforms.ts) before caching.
+    const common = { kc, metrics, logger, resyncSeconds: RESYNC_SECONDS, transform: stripCommon };
     this.claims = new ResilientInformer<V1PersistentVolumeClaim>({
       ...common,
       resource: 'persistentvolumeclaims',
@@ -125,6 +127,7 @@ export class ProvisionerManager {
       resource: 'nodes',
       path: '/api/v1/nodes',
       list: (o) => core.listNode(o),
+      transform: stripNode,
     });
     // Consumers of a claim waiting for its volume are Pending: caching only Pending pods keeps the cache small.
     const pendingPods = 'status.phase=Pending';
@@ -134,6 +137,7 @@ export class ProvisionerManager {
       path: '/api/v1/pods',
       fieldSelector: pendingPods,
       list: (o) => core.listPodForAllNamespaces(o),
+      transform: stripPendingPod,
     });
     this.helpers = new ResilientInformer<V1Pod>({
       ...common,
@@ -153,7 +157,15 @@ export class ProvisionerManager {
 
     const cache = this.cache();
     this.api = new ProvisionerApi(core);
-    const events = new EventRecorder({ core, component: 'hostpath-provisioner', host: config.nodeName, logger });
+    // Events go through their own client and bucket, a bounded queue and client-go's spam filter: never in front of
+    // real work, never in front of the Lease.
+    const events = new EventRecorder({
+      core: clients.eventsCore,
+      component: 'hostpath-provisioner',
+      host: config.nodeName,
+      logger,
+      metrics,
+    });
     const recorded = controllerMetrics(metrics);
     const clock = () => Date.now();
     this.runner = new HelperRunner({
@@ -205,6 +217,8 @@ export class ProvisionerManager {
       maxDelaySeconds: config.retryMaxDelaySeconds,
       metrics,
       logger,
+      // A 429 (API Priority and Fairness) is retried no sooner than the server's Retry-After.
+      minRetrySeconds: (err: unknown) => retryAfterSeconds(err),
     };
     this.claimQueue = new WorkQueue({ ...queueOptions, name: 'claims', operation: 'provision' }, (key, ctx) =>
       provision.reconcile(key, ctx),

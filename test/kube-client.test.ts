@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import {
+  abortable,
   apiErrorMessage,
   apiStatus,
   apiStatusCode,
@@ -14,6 +15,7 @@ import {
   isConflict,
   isNotFound,
   loadKubeConfig,
+  retryAfterSeconds,
 } from '../src/kube/client.js';
 import { TokenBucket } from '../src/kube/rate-limiter.js';
 
@@ -27,6 +29,7 @@ function status(code: number, reason: string, message: string): string {
 let server: Server;
 let port = 0;
 const seen: { method: string; url: string; ua: string | undefined; auth: string | undefined }[] = [];
+let hungClosed = 0;
 beforeAll(async () => {
   server = createServer((req, res) => {
     seen.push({
@@ -36,6 +39,16 @@ beforeAll(async () => {
       auth: req.headers.authorization,
     });
     res.setHeader('Content-Type', 'application/json');
+    if (req.url?.includes('/leases/hang')) {
+      req.socket.on('close', () => hungClosed++);
+      return; // never answers
+    }
+    if (req.url?.includes('/pods/busy')) {
+      res.statusCode = 429;
+      res.setHeader('Retry-After', '7');
+      res.end(status(429, 'TooManyRequests', 'too many requests, please try again later'));
+      return;
+    }
     if (req.url?.includes('/pods/missing')) {
       res.statusCode = 404;
       res.end(status(404, 'NotFound', 'pods "missing" not found'));
@@ -98,6 +111,35 @@ describe('createClients', () => {
     expect(clients.rateLimiter.waiting).toBe(1);
   });
 
+  it('gives leader election and Event writes buckets of their own: they never wait behind the work', async () => {
+    const clients = createClients(kubeConfig(), { qps: 0.001, burst: 1 });
+    await clients.core.readNamespacedPod({ name: 'p', namespace: 'ns' }); // the shared bucket is empty now
+    const queued = clients.core.readNamespacedPod({ name: 'p', namespace: 'ns' });
+    queued.catch(() => undefined);
+    await clients.coordination.readNamespacedLease({ name: 'l', namespace: 'ns' }).catch(() => undefined);
+    await clients.eventsCore.readNamespacedPod({ name: 'p', namespace: 'ns' });
+    expect(clients.rateLimiter.waiting).toBe(1);
+    expect(clients.leaseRateLimiter.waiting).toBe(0);
+    expect([clients.leaseRateLimiter.qps, clients.leaseRateLimiter.burst]).toEqual([5, 10]);
+    expect(clients.eventsRateLimiter.waiting).toBe(0);
+  });
+
+  it('abortable() aborts the HTTP request: the call rejects and the connection is closed', async () => {
+    const { coordination } = createClients(kubeConfig(), { qps: 100, burst: 10 });
+    const controller = new AbortController();
+    const call = coordination.readNamespacedLease({ name: 'hang', namespace: 'ns' }, abortable(controller.signal));
+    await sleep(50);
+    const closedBefore = hungClosed;
+    controller.abort(new DOMException('renew deadline passed', 'TimeoutError'));
+    const err = await thrown(call);
+    expect((err as Error).name).toBe('TimeoutError');
+    for (let i = 0; i < 100 && hungClosed === closedBefore; i++) await sleep(10);
+    expect(hungClosed).toBe(closedBefore + 1);
+    // The per-call middleware is appended: authentication and the user agent still apply.
+    const last = seen.filter((r) => r.url.includes('/leases/hang')).pop();
+    expect(last).toMatchObject({ ua: 'hostpath-provisioner', auth: 'Bearer secret-token' });
+  });
+
   it('throws without a current cluster', () => {
     expect(() => createClients(new KubeConfig(), { qps: 1, burst: 1 })).toThrow(/no current cluster/);
   });
@@ -142,6 +184,32 @@ describe('API error helpers on constructed errors', () => {
     expect(apiErrorMessage(err)).toBe('HTTP 500: Unknown API Status Code!');
     const bare409 = new ApiException(409, 'x', undefined, {});
     expect(isConflict(bare409) && isAlreadyExists(bare409)).toBe(true);
+  });
+
+  it("reads a 429's Retry-After from client-node's ApiException", async () => {
+    const { core } = createClients(kubeConfig(), { qps: 100, burst: 10 });
+    const err = await thrown(core.readNamespacedPod({ name: 'busy', namespace: 'ns' }));
+    expect(apiStatusCode(err)).toBe(429);
+    expect(retryAfterSeconds(err)).toBe(7);
+  });
+
+  it.each([
+    ['429 with delay-seconds header', 429, { 'retry-after': '3' }, undefined, 3],
+    ['503 with delay-seconds header', 503, { 'retry-after': '0' }, undefined, 0],
+    ['429 with an HTTP date 30 s ahead', 429, { 'retry-after': 'Thu, 03 Dec 2026 12:00:30 GMT' }, undefined, 30],
+    ['429 with a date in the past', 429, { 'retry-after': 'Thu, 03 Dec 2026 11:00:00 GMT' }, undefined, 0],
+    ['429 without header, Status details', 429, {}, { code: 429, details: { retryAfterSeconds: 5 } }, 5],
+    ['429 with a garbage header and no details', 429, { 'retry-after': 'soon' }, undefined, undefined],
+    ['409 with a header (not a throttle)', 409, { 'retry-after': '3' }, undefined, undefined],
+    ['404 without anything', 404, {}, undefined, undefined],
+  ] as const)('retryAfterSeconds: %s', (_what, code, headers, body, expected) => {
+    const err = new ApiException<string>(code, 'x', body === undefined ? '' : JSON.stringify(body), { ...headers });
+    expect(retryAfterSeconds(err, Date.parse('2026-12-03T12:00:00Z'))).toBe(expected);
+  });
+
+  it('retryAfterSeconds: nothing for errors without a response', () => {
+    expect(retryAfterSeconds(new Error('connect ECONNREFUSED'))).toBeUndefined();
+    expect(retryAfterSeconds(undefined)).toBeUndefined();
   });
 
   it('reads watch errors and plain errors', () => {

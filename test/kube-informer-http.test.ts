@@ -4,7 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createClients } from '../src/kube/client.js';
-import { ResilientInformer } from '../src/kube/informer.js';
+import { ResilientInformer, WATCH_INACTIVITY_TIMEOUT_SECONDS } from '../src/kube/informer.js';
+import { createMetrics } from '../src/runtime/metrics.js';
 
 // client-node's real Watch and CoreV1Api against a loopback stand-in of the API server: checks the wiring
 // (query parameters, streaming, connection ends, HTTP errors) that the fake-watch unit tests cannot.
@@ -32,6 +33,8 @@ const lists: URLSearchParams[] = [];
 const watches: WatchConn[] = [];
 /** Status code for the next watch requests (0 = stream). */
 let watchStatus = 0;
+/** Hand out an expired continue token after the first page. */
+let expireContinue = false;
 
 function pod(name: string, rv: string): V1Pod {
   return { metadata: { name, namespace: 'ns', resourceVersion: rv, labels: { app: 'helper' } } };
@@ -53,7 +56,24 @@ beforeAll(async () => {
       return;
     }
     lists.push(url.searchParams);
-    res.end(JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: listRv }, items: pods }));
+    const limit = url.searchParams.get('limit');
+    const token = url.searchParams.get('continue');
+    if (token === 'expired') {
+      res.statusCode = 410;
+      res.end(JSON.stringify({ kind: 'Status', code: 410, reason: 'Expired', message: 'continue token expired' }));
+      return;
+    }
+    const from = token !== null ? Number(token) : 0;
+    const to = limit !== null ? from + Number(limit) : pods.length;
+    const next = to < pods.length ? (expireContinue ? 'expired' : String(to)) : undefined;
+    res.end(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'PodList',
+        metadata: { resourceVersion: listRv, ...(next !== undefined ? { continue: next } : {}) },
+        items: pods.slice(from, to),
+      }),
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
@@ -70,13 +90,16 @@ afterEach(() => {
   for (const w of watches.splice(0)) w.res.end();
   lists.splice(0);
   watchStatus = 0;
+  expireContinue = false;
 });
 
 function send(conn: WatchConn | undefined, type: string, obj: unknown): void {
   conn?.res.write(`${JSON.stringify({ type, object: obj })}\n`);
 }
 
-function makeInformer(): ResilientInformer<V1Pod> {
+function makeInformer(
+  extra: { pageSize?: number; watchInactivityTimeoutSeconds?: number; metrics?: ReturnType<typeof createMetrics> } = {},
+): ResilientInformer<V1Pod> {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
@@ -93,6 +116,7 @@ function makeInformer(): ResilientInformer<V1Pod> {
     labelSelector: 'app=helper',
     logger,
     backoff: { baseSeconds: 0.01, maxSeconds: 0.02 },
+    ...extra,
   });
 }
 
@@ -144,5 +168,49 @@ describe('ResilientInformer with client-node Watch over HTTP', () => {
         .map((p) => p.metadata?.name)
         .sort(),
     ).toEqual(['a', 'c']);
+  });
+
+  it('paginates the list with limit and continue over HTTP; an expired continue token (410) falls back to a full list', async () => {
+    pods = ['a', 'b', 'c'].map((n, i) => pod(n, String(i + 1)));
+    listRv = '30';
+    informer = makeInformer({ pageSize: 2 });
+    await informer.start();
+    expect(lists.map((q) => [q.get('limit'), q.get('continue')])).toEqual([
+      ['2', null],
+      ['2', '2'],
+    ]);
+    expect(informer.list()).toHaveLength(3);
+    informer.stop();
+    lists.splice(0);
+
+    expireContinue = true;
+    informer = makeInformer({ pageSize: 2 });
+    await informer.start();
+    expect(lists.map((q) => [q.get('limit'), q.get('continue')])).toEqual([
+      ['2', null],
+      ['2', 'expired'],
+      [null, null],
+    ]);
+    expect(informer.list()).toHaveLength(3);
+  });
+
+  it("sets client-node's watch inactivity timeout: an idle watch is resumed after it, without a relist or a restart", async () => {
+    pods = [pod('a', '5')];
+    listRv = '40';
+    const metrics = createMetrics();
+    informer = makeInformer({ watchInactivityTimeoutSeconds: 0.2, metrics });
+    await informer.start();
+    await until(() => watches.length === 1, 'first watch');
+    // Nothing is sent: the client gives up after 0.2 s of silence and watches again from the same resourceVersion.
+    await until(() => watches.length === 2, 'watch resumed after the inactivity timeout');
+    expect(watches[1]?.query.get('resourceVersion')).toBe('40');
+    expect(lists).toHaveLength(1);
+    const restarts = (await metrics.informerRestarts.get()).values.reduce((a, v) => a + v.value, 0);
+    expect(restarts).toBe(0);
+  });
+
+  it('defaults to an inactivity timeout longer than the API server bookmark interval (about 60 s)', () => {
+    expect(WATCH_INACTIVITY_TIMEOUT_SECONDS).toBeGreaterThan(60);
+    expect(WATCH_INACTIVITY_TIMEOUT_SECONDS).toBeLessThan(180); // /healthz calls an informer silent after 3 minutes
   });
 });

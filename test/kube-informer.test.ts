@@ -84,15 +84,22 @@ class FakeList {
   rv = '100';
   calls: ListOptions[] = [];
   failures: Error[] = [];
+  /** Continue tokens the server no longer accepts (410 Gone, as after etcd compaction). */
+  expired = new Set<string>();
   readonly fn = (opts: ListOptions): Promise<KubernetesListObject<V1Pod>> => {
     this.calls.push(opts);
     const failure = this.failures.shift();
     if (failure !== undefined) return Promise.reject(failure);
+    if (opts._continue !== undefined && this.expired.has(opts._continue)) {
+      return Promise.reject(Object.assign(new Error('continue token expired'), { statusCode: 410 }));
+    }
+    const from = opts._continue !== undefined ? Number(opts._continue) : 0;
+    const to = opts.limit !== undefined ? from + opts.limit : this.items.length;
     return Promise.resolve({
       apiVersion: 'v1',
       kind: 'PodList',
-      metadata: { resourceVersion: this.rv },
-      items: this.items.map((p) => structuredClone(p)),
+      metadata: { resourceVersion: this.rv, ...(to < this.items.length ? { _continue: String(to) } : {}) },
+      items: this.items.slice(from, to).map((p) => structuredClone(p)),
     });
   };
 }
@@ -260,7 +267,7 @@ describe('ResilientInformer', () => {
     const h = harness({ labelSelector: 'app=helper', fieldSelector: 'spec.nodeName=n1' });
     h.list.items = [pod('mine', '1'), pod('other', '2', { labels: { app: 'web' } })];
     await h.informer.start();
-    expect(h.list.calls[0]).toEqual({ labelSelector: 'app=helper', fieldSelector: 'spec.nodeName=n1' });
+    expect(h.list.calls[0]).toEqual({ labelSelector: 'app=helper', fieldSelector: 'spec.nodeName=n1', limit: 500 });
     expect(h.informer.list().map(objectKey)).toEqual(['ns/mine']);
     await until(() => h.watch.connections.length === 1);
     expect(h.watch.last.query).toMatchObject({ labelSelector: 'app=helper', fieldSelector: 'spec.nodeName=n1' });
@@ -268,6 +275,70 @@ describe('ResilientInformer', () => {
     h.watch.last.send('MODIFIED', wire(pod('mine', '5', { labels: { app: 'web' } })));
     expect(h.informer.get('ns/mine')).toBeUndefined();
     expect(h.events).toContain('delete mine');
+  });
+
+  it('lists in pages of the page size, following continue tokens, and watches from the last page', async () => {
+    const h = harness({ pageSize: 2 });
+    h.list.items = ['a', 'b', 'c', 'd', 'e'].map((n, i) => pod(n, String(i + 1)));
+    await h.informer.start();
+    expect(h.list.calls).toEqual([{ limit: 2 }, { limit: 2, _continue: '2' }, { limit: 2, _continue: '4' }]);
+    expect(h.informer.list().map(objectKey)).toEqual(['ns/a', 'ns/b', 'ns/c', 'ns/d', 'ns/e']);
+    expect(h.events).toHaveLength(5);
+    await until(() => h.watch.connections.length === 1);
+    expect(h.watch.last.query.resourceVersion).toBe('100');
+  });
+
+  it('falls back to one full list when a continue token has expired (410), as client-go pager does', async () => {
+    const h = harness({ pageSize: 2 });
+    h.list.items = ['a', 'b', 'c'].map((n, i) => pod(n, String(i + 1)));
+    h.list.expired.add('2');
+    await h.informer.start();
+    expect(h.list.calls).toEqual([{ limit: 2 }, { limit: 2, _continue: '2' }, {}]);
+    expect(h.informer.list().map(objectKey)).toEqual(['ns/a', 'ns/b', 'ns/c']); // no duplicates of the first page
+    expect(await restarts(h.metrics)).toBe(0);
+  });
+
+  it('pageSize 0 lists in one request', async () => {
+    const h = harness({ pageSize: 0 });
+    h.list.items = [pod('a', '1')];
+    await h.informer.start();
+    expect(h.list.calls).toEqual([{}]);
+  });
+
+  it('caches list items and watch objects through the transform', async () => {
+    const strip = (p: V1Pod): V1Pod => ({
+      ...p,
+      metadata: { ...p.metadata, managedFields: [] },
+      spec: { containers: [] },
+    });
+    const h = harness({ transform: strip });
+    const fat = (name: string, rv: string): V1Pod => ({
+      ...pod(name, rv, { node: 'n1' }),
+      metadata: { ...pod(name, rv).metadata, managedFields: [{ manager: 'kubectl' }] },
+    });
+    h.list.items = [fat('a', '1')];
+    await h.informer.start();
+    expect(h.informer.get('ns/a')).toMatchObject({
+      kind: 'Pod',
+      metadata: { managedFields: [] },
+      spec: { containers: [] },
+    });
+    expect(h.informer.get('ns/a')?.spec?.nodeName).toBeUndefined();
+    await until(() => h.watch.connections.length === 1);
+    h.watch.last.send('ADDED', wire(fat('b', '2')));
+    expect(h.informer.get('ns/b')?.metadata?.managedFields).toEqual([]);
+    expect(h.informer.get('ns/b')?.spec?.nodeName).toBeUndefined();
+  });
+
+  it('a throwing transform caches the object as it came', async () => {
+    const h = harness({
+      transform: () => {
+        throw new Error('bug');
+      },
+    });
+    h.list.items = [pod('a', '1')];
+    await h.informer.start();
+    expect(h.informer.get('ns/a')?.metadata?.name).toBe('a');
   });
 
   it('maintains indexes incrementally', async () => {

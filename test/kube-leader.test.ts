@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { ApiException, CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoordinationV1Api,
+  HttpMethod,
+  KubeConfig,
+  RequestContext,
+  V1MicroTime,
+  type ConfigurationOptions,
+  type V1Lease,
+} from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { pino } from 'pino';
 import { LeaderElector, microTime, type LeaseApi, type StoppedReason } from '../src/kube/leader.js';
@@ -19,6 +28,13 @@ function statusError(code: number, reason: string): ApiException<string> {
   return new ApiException(code, 'Unknown API Status Code!', JSON.stringify({ kind: 'Status', code, reason }), {});
 }
 
+/** The abort signal a call's options would hand to the request (runs the options' middleware like client-node). */
+async function signalOf(options: ConfigurationOptions | undefined): Promise<AbortSignal | undefined> {
+  let ctx = new RequestContext('http://127.0.0.1:1/x', HttpMethod.GET);
+  for (const m of options?.middleware ?? []) ctx = await m.pre(ctx).toPromise();
+  return ctx.getSignal();
+}
+
 /** An in-memory Lease API with optimistic concurrency, speaking the wire format (times as strings). */
 class FakeLeases implements LeaseApi {
   lease: V1Lease | undefined;
@@ -26,6 +42,14 @@ class FakeLeases implements LeaseApi {
   calls: string[] = [];
   /** Every call fails with this while set. */
   outage: Error | undefined;
+  /** While set, reads never answer: they reject only when their abort signal fires (a hung connection). */
+  hang = false;
+  /** Delay before each read answers, ms (a slow API server). */
+  latencyMs = 0;
+  /** Reads rejected by their abort signal. */
+  aborted = 0;
+  /** Whether every read carried an abort signal. */
+  everyReadAbortable = true;
   /** Runs between our read and our write, to simulate another replica. */
   beforeReplace: (() => void) | undefined;
 
@@ -33,8 +57,21 @@ class FakeLeases implements LeaseApi {
     // What the client returns: JSON round trip (MicroTime fields stay strings in client-node 2.x).
     return JSON.parse(JSON.stringify(ObjectSerializer.serialize(lease, 'V1Lease'))) as V1Lease;
   }
-  readNamespacedLease(): Promise<V1Lease> {
+  async readNamespacedLease(_p: unknown, options?: ConfigurationOptions): Promise<V1Lease> {
+    const signal = await signalOf(options);
     this.calls.push('read');
+    if (signal === undefined) this.everyReadAbortable = false;
+    if (this.hang) {
+      return new Promise<V1Lease>((_resolve, reject) => {
+        const abort = () => {
+          this.aborted++;
+          reject(signal?.reason as Error);
+        };
+        if (signal?.aborted) abort();
+        else signal?.addEventListener('abort', abort, { once: true });
+      });
+    }
+    if (this.latencyMs > 0) await sleep(this.latencyMs);
     if (this.outage) return Promise.reject(this.outage);
     if (!this.lease) return Promise.reject(statusError(404, 'NotFound'));
     return Promise.resolve(this.wire(this.lease));
@@ -92,7 +129,15 @@ afterEach(async () => {
   }
 });
 
-function start(api = new FakeLeases(), identity = 'me'): Run {
+function start(
+  api = new FakeLeases(),
+  identity = 'me',
+  timing: { lease: number; deadline: number; retry: number; realClock?: boolean } = {
+    lease: 15,
+    deadline: 10,
+    retry: 0.005, // real timers drive attempts; the fake monotonic clock drives expiry
+  },
+): Run {
   const clock = { mono: 1_000_000 };
   const metrics = createMetrics();
   const elector = new LeaderElector({
@@ -100,12 +145,12 @@ function start(api = new FakeLeases(), identity = 'me'): Run {
     namespace: 'kube-system',
     name: 'microk8s.io-hostpath',
     identity,
-    leaseDurationSeconds: 15,
-    renewDeadlineSeconds: 10,
-    retryPeriodSeconds: 0.005, // real timers drive attempts; the fake monotonic clock drives expiry
+    leaseDurationSeconds: timing.lease,
+    renewDeadlineSeconds: timing.deadline,
+    retryPeriodSeconds: timing.retry,
     logger,
     metrics,
-    monotonic: () => clock.mono,
+    monotonic: timing.realClock === true ? () => performance.now() : () => clock.mono,
     now: () => Date.parse('2026-11-29T12:00:00.123Z'),
     random: () => 0,
   });
@@ -229,13 +274,74 @@ describe('LeaderElector', () => {
     expect(await leaderGauge(r)).toBe(0);
   });
 
+  it('retries a failing renewal every retry period within one renew deadline, and keeps leading when one succeeds', async () => {
+    const r = start();
+    await until(() => r.started === 1);
+    r.api.outage = new Error('connect ECONNREFUSED');
+    const reads = r.api.calls.filter((c) => c === 'read').length;
+    await until(() => r.api.calls.filter((c) => c === 'read').length >= reads + 3, 'retries');
+    r.clock.mono += 9_000; // still inside the deadline of this renewal
+    r.api.outage = undefined;
+    const rv = r.api.rv;
+    await until(() => r.api.rv > rv, 'a successful renewal');
+    r.clock.mono += 9_000; // a new renewal starts after a success: its own deadline
+    await sleep(20);
+    expect(r.elector.isLeader()).toBe(true);
+    expect(r.stopped).toEqual([]);
+    expect(r.api.everyReadAbortable).toBe(true);
+  });
+
+  it('aborts a hung renewal request at the renew deadline and stops leading within retry period + renew deadline', async () => {
+    // Real clock, short timings: the renewal's request never answers, only its abort signal ends it.
+    const r = start(new FakeLeases(), 'me', { lease: 0.6, deadline: 0.3, retry: 0.05, realClock: true });
+    await until(() => r.started === 1);
+    const lastSuccess = performance.now();
+    r.api.hang = true;
+    await r.done;
+    const tookMs = performance.now() - lastSuccess;
+    expect(r.stopped).toEqual(['lost']);
+    expect(r.api.aborted).toBe(1);
+    expect(tookMs).toBeGreaterThanOrEqual(300);
+    // The bound RELIABILITY.md states: retry period + renew deadline after the last success (plus timer slack).
+    expect(tookMs).toBeLessThan(350 + 250);
+    expect(r.elector.isLeader()).toBe(false);
+  });
+
+  it('a slow answer does not extend leadership: it ends retry period + renew deadline after the last successful attempt started', async () => {
+    const api = new FakeLeases();
+    const r = start(api, 'me', { lease: 0.6, deadline: 0.3, retry: 0.05, realClock: true });
+    await until(() => r.started === 1);
+    // The next renewal succeeds, but its answer takes 200 ms; then the API server stops answering.
+    api.latencyMs = 200;
+    const rv = api.rv;
+    const attemptStarted = performance.now();
+    await until(() => api.rv > rv, 'the slow renewal');
+    api.hang = true;
+    await r.done;
+    const tookMs = performance.now() - attemptStarted;
+    expect(r.stopped).toEqual(['lost']);
+    // client-go's bound would be 200 ms (answer) + 50 ms + 300 ms after the attempt started; ours is 50 + 300 ms.
+    expect(tookMs).toBeLessThan(350 + 150);
+  });
+
   it('gives up leadership when another replica took the Lease', async () => {
     const r = start();
     await until(() => r.started === 1);
     r.api.setHolder('usurper');
-    r.clock.mono += 10_001;
+    const reads = r.api.calls.filter((c) => c === 'read').length;
+    await until(() => r.api.calls.filter((c) => c === 'read').length >= reads + 2, 'a renewal that sees the usurper');
+    r.clock.mono += 10_001; // its renew deadline passes while the usurper keeps the Lease
     await r.done;
     expect(r.stopped).toEqual(['lost']);
+  });
+
+  it('every request of a campaign carries an abort signal too', async () => {
+    const api = new FakeLeases();
+    api.setHolder('other');
+    const r = start(api);
+    await until(() => api.calls.filter((c) => c === 'read').length >= 3);
+    expect(r.elector.isLeader()).toBe(false);
+    expect(api.everyReadAbortable).toBe(true);
   });
 
   it('releases the Lease as client-go does: empty holder, 1 s duration', async () => {

@@ -205,6 +205,58 @@ describe('WorkQueue', () => {
     expect(q.failuresOf('k')).toBe(0);
   });
 
+  it.each([
+    ['no minimum: the backoff', undefined, 0.01],
+    ['Retry-After above the backoff wins', 7, 7],
+    ['Retry-After below the backoff: the backoff', 0.001, 0.01],
+    ['zero is no minimum', 0, 0.01],
+    ['negative is no minimum', -3, 0.01],
+    ['NaN is no minimum', Number.NaN, 0.01],
+    ['Infinity is no minimum', Number.POSITIVE_INFINITY, 0.01],
+  ] as const)('addRateLimited(key, minSeconds): %s', (_what, minSeconds, expected) => {
+    const q = makeQueue(async () => undefined, { baseDelaySeconds: 0.01, maxDelaySeconds: 1 });
+    expect(q.addRateLimited('k', minSeconds)).toBeCloseTo(expected, 10);
+    expect(q.failuresOf('k')).toBe(1);
+    expect(q.delayedCount).toBe(1);
+  });
+
+  it('addRateLimited with a Retry-After keeps the key waiting that long, and counts a retry', async () => {
+    const runs: string[] = [];
+    const metrics = createMetrics();
+    const q = makeQueue(
+      async (key) => {
+        runs.push(key);
+      },
+      { metrics },
+    );
+    q.start();
+    expect(q.addRateLimited('throttled', 60)).toBe(60);
+    q.add('other');
+    await until(() => runs.length === 1);
+    await sleep(30); // many base delays (0.01 s) later
+    expect(runs).toEqual(['other']);
+    expect(q.delayedCount).toBe(1);
+    const retries = (await metrics.workqueueRetries.get()).values.find((v) => v.labels.queue === 'test')?.value;
+    expect(retries).toBe(1);
+  });
+
+  it('a thrown error waits at least what minRetrySeconds says for it (a 429 Retry-After)', async () => {
+    const runs: number[] = [];
+    const q = makeQueue(
+      async () => {
+        runs.push(runs.length);
+        if (runs.length === 1) throw Object.assign(new Error('Too Many Requests'), { retryAfter: 60 });
+      },
+      { minRetrySeconds: (err) => (err as { retryAfter?: number }).retryAfter },
+    );
+    q.start();
+    q.add('k');
+    await until(() => q.delayedCount === 1);
+    await sleep(30); // many base delays later: still waiting for the Retry-After
+    expect(runs).toEqual([0]);
+    expect(q.failuresOf('k')).toBe(1);
+  });
+
   it('forget cancels a pending retry and the failure count', async () => {
     let runs = 0;
     const q = makeQueue(

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ProvisionerManager } from '../../controllers/manager.js';
 import { createClients, loadKubeConfig } from '../kube/client.js';
-import { LeaderElector } from '../kube/leader.js';
+import { LeaderElector, type StoppedReason } from '../kube/leader.js';
 import { addRunOptions, ConfigError, loadConfig, type Config } from '../runtime/config.js';
 import { createHealth } from '../runtime/health.js';
 import { startHttpServer } from '../runtime/http.js';
@@ -13,9 +13,33 @@ import { readPackageInfo } from './package-info.js';
 export const EXIT_CONFIG = 78;
 
 /**
+ * What happens when leadership ends: a lost Lease exits the process with code 1 at once — also while a SIGTERM
+ * shutdown drains in-flight work, since another replica may lead now and nothing of ours may act any more
+ * (`process.exit` is synchronous: no reconcile runs after it). A released Lease (the end of a shutdown) does nothing.
+ *
+ * @param logger - root logger.
+ * @param shuttingDown - whether a SIGTERM/SIGINT shutdown is in progress (logged only).
+ * @param exit - process.exit (tests pass a fake).
+ * @returns the `onStoppedLeading` callback for {@link LeaderElector.run}.
+ */
+export function onStoppedLeading(
+  logger: Logger,
+  shuttingDown: () => boolean,
+  exit: (code: number) => void = (code) => process.exit(code),
+): (reason: StoppedReason) => void {
+  return (reason) => {
+    if (reason !== 'lost') return;
+    logger.error({ shuttingDown: shuttingDown() }, 'lost the Lease: exiting so that the new leader acts alone');
+    exit(1);
+  };
+}
+
+/**
  * Runs the provisioner until SIGTERM/SIGINT: HTTP endpoints first (standbys are observable), then informers, then —
  * once this replica holds the Lease (or with leader election off) — the work queues. Losing the Lease exits the
- * process (code 1) so a fresh start rebuilds state, as client-go's leader election does.
+ * process (code 1) at once, also during a SIGTERM shutdown, so a fresh start rebuilds state and no reconcile of this
+ * replica runs beside the new leader, as client-go's leader election does. Leader election uses its own client and
+ * rate limit (`clients.coordination`).
  *
  * @param config - validated configuration.
  * @param logger - root logger.
@@ -76,11 +100,7 @@ export async function runProvisioner(config: Config, logger: Logger): Promise<vo
         logger.info({ lease: `${config.namespace}/${config.leaseName}` }, 'became leader');
         void manager.startLeading();
       },
-      onStoppedLeading: (reason) => {
-        if (stopping || reason !== 'lost') return;
-        logger.error('lost the Lease: exiting so that the new leader acts alone');
-        process.exit(1);
-      },
+      onStoppedLeading: onStoppedLeading(logger, () => stopping),
     });
   } else {
     metrics.leader.set(1);

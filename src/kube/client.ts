@@ -12,7 +12,11 @@ import {
   StorageV1Api,
   type Configuration,
   type Middleware,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
 } from '@kubernetes/client-node';
+// The Observable stub client-node's generated clients chain middleware with (as its own setHeaderMiddleware uses).
+import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import { TokenBucket } from './rate-limiter.js';
 
 /** Where the in-cluster service-account token is mounted. */
@@ -45,17 +49,33 @@ export function loadKubeConfig(path?: string, env: NodeJS.ProcessEnv = process.e
   return kc;
 }
 
-/** The typed API clients, all sharing one client-side rate limit. */
+/**
+ * The typed API clients. `core`, `storage` and `events` share one client-side rate limit (the work); leader election
+ * (`coordination`) and Event writes (`eventsCore`) each have their own, so neither can wait behind the other or behind
+ * the work — as client-go programs and the CSI sidecars give leader election a client of its own.
+ */
 export interface KubeClients {
   readonly core: CoreV1Api;
   readonly storage: StorageV1Api;
+  /** For the leader-election Lease only: its own bucket ({@link KubeClients.leaseRateLimiter}). */
   readonly coordination: CoordinationV1Api;
-  /** events.k8s.io/v1 (the {@link EventRecorder} writes core/v1 Events through `core`, as client-go's recorder does). */
+  /** events.k8s.io/v1 (the {@link EventRecorder} writes core/v1 Events through `eventsCore`, as client-go's recorder does). */
   readonly events: EventsV1Api;
+  /** CoreV1Api for Event writes only: its own bucket ({@link KubeClients.eventsRateLimiter}). */
+  readonly eventsCore: CoreV1Api;
   readonly kc: KubeConfig;
-  /** The shared token bucket (e.g. for the watch requests of informers, which bypass the API clients). */
+  /** The shared token bucket of `core`, `storage` and `events`. */
   readonly rateLimiter: TokenBucket;
+  /** The bucket of `coordination` (leader election). */
+  readonly leaseRateLimiter: TokenBucket;
+  /** The bucket of `eventsCore` (Event writes). */
+  readonly eventsRateLimiter: TokenBucket;
 }
+
+/** Leader election's own client-side rate limit (requests per second, burst): a renewal needs 2 requests. */
+export const LEASE_RATE_LIMIT: RateLimit = { qps: 5, burst: 10 };
+/** Event writes' own client-side rate limit (requests per second, burst). */
+export const EVENTS_RATE_LIMIT: RateLimit = { qps: 5, burst: 25 };
 
 /** Client-side rate limit, requests per second and burst (client-go's QPS/Burst). */
 export interface RateLimit {
@@ -80,6 +100,26 @@ export function rateLimitMiddleware(bucket: TokenBucket): Middleware {
 }
 
 /**
+ * Per-call options that make a client-node request abortable: a middleware that hands `signal` to the request
+ * (`RequestContext#setSignal`, which client-node's fetch library passes to undici's `fetch`), appended — the way
+ * client-node's own `setHeaderOptions` does it — to the configured middleware so the rate limit and headers still apply. Aborting the signal rejects the call (an
+ * `AbortError`/`TimeoutError` DOMException from undici) and closes its connection.
+ *
+ * @param signal - aborts the request when it fires.
+ * @returns options for the second argument of any client-node API call.
+ */
+export function abortable(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
+  const middleware: ObservableMiddleware = {
+    pre: (ctx) => {
+      ctx.setSignal(signal);
+      return of(ctx);
+    },
+    post: (rsp) => of(rsp),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+}
+
+/**
  * Creates the API clients with a client-side token-bucket rate limit on every request.
  *
  * Built like `KubeConfig.makeApiClient` (server from the current cluster, authentication by the KubeConfig,
@@ -88,28 +128,41 @@ export function rateLimitMiddleware(bucket: TokenBucket): Middleware {
  * `setHeaderOptions(...)` (used for patch content types) appends, so the limit still applies.
  *
  * @param kc - loaded KubeConfig (see {@link loadKubeConfig}).
- * @param limit - qps (requests per second, > 0) and burst (≥ 1).
- * @returns the clients and the shared bucket.
+ * @param limit - qps (requests per second, > 0) and burst (≥ 1) of the work's shared bucket.
+ * @param own - the separate limits of leader election and Event writes (defaults {@link LEASE_RATE_LIMIT},
+ *   {@link EVENTS_RATE_LIMIT}).
+ * @returns the clients and their buckets.
  * @throws Error when the KubeConfig has no current cluster; RangeError for a bad limit.
  */
-export function createClients(kc: KubeConfig, limit: RateLimit): KubeClients {
+export function createClients(
+  kc: KubeConfig,
+  limit: RateLimit,
+  own: { readonly lease?: RateLimit; readonly events?: RateLimit } = {},
+): KubeClients {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   const rateLimiter = new TokenBucket(limit.qps, limit.burst);
-  const configuration = (): Configuration =>
+  const lease = own.lease ?? LEASE_RATE_LIMIT;
+  const leaseRateLimiter = new TokenBucket(lease.qps, lease.burst);
+  const events = own.events ?? EVENTS_RATE_LIMIT;
+  const eventsRateLimiter = new TokenBucket(events.qps, events.burst);
+  const configuration = (bucket: TokenBucket): Configuration =>
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
       authMethods: { default: kc },
       middleware: [setHeaderMiddleware('User-Agent', 'hostpath-provisioner')],
-      promiseMiddleware: [rateLimitMiddleware(rateLimiter)],
+      promiseMiddleware: [rateLimitMiddleware(bucket)],
     });
   return {
-    core: new CoreV1Api(configuration()),
-    storage: new StorageV1Api(configuration()),
-    coordination: new CoordinationV1Api(configuration()),
-    events: new EventsV1Api(configuration()),
+    core: new CoreV1Api(configuration(rateLimiter)),
+    storage: new StorageV1Api(configuration(rateLimiter)),
+    coordination: new CoordinationV1Api(configuration(leaseRateLimiter)),
+    events: new EventsV1Api(configuration(rateLimiter)),
+    eventsCore: new CoreV1Api(configuration(eventsRateLimiter)),
     kc,
     rateLimiter,
+    leaseRateLimiter,
+    eventsRateLimiter,
   };
 }
 
@@ -164,6 +217,39 @@ export function apiStatusCode(err: unknown): number | undefined {
     if (typeof v === 'number' && v >= 100 && v <= 599) return v;
   }
   return apiStatus(err)?.code;
+}
+
+/**
+ * How long the API server asked us to wait before retrying, as client-go's `checkWait` reads it: the `Retry-After`
+ * header (delay in seconds, or an HTTP date) of a 429 Too Many Requests or 5xx answer, else the Status object's
+ * `details.retryAfterSeconds`. API Priority and Fairness answers 429 with `Retry-After`.
+ *
+ * @param err - anything thrown by a client-node API call (`ApiException` carries the response headers, lower-case).
+ * @param nowMs - wall clock in ms, for an HTTP-date header (tests); default `Date.now()`.
+ * @returns seconds (≥ 0, finite), or undefined when the error is not a 429/5xx or names no delay.
+ */
+export function retryAfterSeconds(err: unknown, nowMs: number = Date.now()): number | undefined {
+  const code = apiStatusCode(err);
+  if (code === undefined || (code !== 429 && code < 500)) return undefined;
+  const headers = asRecord(asRecord(err)?.['headers']);
+  const header = headers?.['retry-after'] ?? headers?.['Retry-After'];
+  if (typeof header === 'string' && header.trim() !== '') {
+    const text = header.trim();
+    if (/^\d+$/.test(text)) return Number(text);
+    const at = Date.parse(text);
+    if (Number.isFinite(at)) return Math.max(0, (at - nowMs) / 1000);
+  }
+  const body = asRecord(err)?.['body'];
+  let parsed: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const seconds = asRecord(asRecord(parsed)?.['details'])?.['retryAfterSeconds'];
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
 }
 
 /** True for 404 Not Found. */

@@ -13,11 +13,29 @@ export type InformerEvent = 'add' | 'update' | 'delete';
 /** A notification handler: `old` is the previous cached object for `update` (the same object on a resync). */
 export type InformerHandler<T> = (obj: T, old?: T) => void;
 
-/** Selectors handed to the list function, so that it filters exactly as the watch does. */
+/**
+ * What the informer hands to the list function: the selectors (so that it filters exactly as the watch does) and,
+ * for a paginated list, the page size and the continue token of the previous page (client-node's parameter names).
+ */
 export interface ListOptions {
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
+  /** Most items per page (client-go's pager asks 500). */
+  readonly limit?: number;
+  /** `metadata.continue` of the previous page. */
+  readonly _continue?: string;
 }
+
+/** Items per list page, as client-go's reflector/pager (`defaultPageSize`). */
+export const LIST_PAGE_SIZE = 500;
+
+/**
+ * Client-side watch inactivity timeout, seconds. client-node aborts a watch that received nothing for 30 s by default;
+ * the API server sends a bookmark to an idle watch about once a minute, so with 30 s an idle watch kept reconnecting
+ * from a resourceVersion that never advanced. Longer than the bookmark interval, shorter than the 3 minutes after
+ * which `/healthz` calls an informer silent.
+ */
+export const WATCH_INACTIVITY_TIMEOUT_SECONDS = 150;
 
 /** The watch primitive (client-node's `Watch#watch`); injectable for unit tests. */
 export interface WatchLike {
@@ -50,6 +68,16 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   readonly logger: Logger;
   /** Restart backoff, seconds (default 1 doubling to 30, with jitter). */
   readonly backoff?: { readonly baseSeconds: number; readonly maxSeconds: number };
+  /**
+   * Strips what the code never reads before an object is cached (as client-go's `SetTransform`): applied to every list
+   * item and watch object, after kind/apiVersion are filled in. Must return an object with the same metadata name,
+   * namespace and resourceVersion. Default: none.
+   */
+  readonly transform?: (obj: T) => T;
+  /** Items per list page; 0 lists in one request. Default {@link LIST_PAGE_SIZE}. */
+  readonly pageSize?: number;
+  /** Client-side watch inactivity timeout, seconds. Default {@link WATCH_INACTIVITY_TIMEOUT_SECONDS}. */
+  readonly watchInactivityTimeoutSeconds?: number;
   /** Turns a raw watch object into T (default: client-node's ObjectSerializer by apiVersion/kind, so dates are Dates). */
   readonly deserialize?: (raw: unknown) => T;
   /** Watch implementation (default `new Watch(kc)`); for unit tests. */
@@ -98,8 +126,11 @@ export function deserializeKubernetesObject<T extends KubernetesObject>(raw: unk
  * failure restarts it with exponential backoff and jitter, counted in `hostpath_provisioner_informer_restarts_total`
  * and logged. After a failure it relists and emits the difference against the cache (adds, updates of changed
  * resourceVersions, deletes of vanished objects), as client-go's reflector `Replace` does. A 410 Gone (as an HTTP
- * status or an ERROR event) relists at once. A watch that ends normally (server timeout, client-node's 30 s inactivity
- * timeout) resumes from the last resourceVersion without a relist; bookmarks are requested to keep it fresh.
+ * status or an ERROR event) relists at once. A watch that ends normally (server timeout, the client-side inactivity
+ * timeout) resumes from the last resourceVersion without a relist; bookmarks are requested to keep it fresh, and the
+ * inactivity timeout ({@link WATCH_INACTIVITY_TIMEOUT_SECONDS}) is longer than the server's bookmark interval, so an
+ * idle watch is not restarted. Lists are paginated as client-go's pager does (pages of {@link LIST_PAGE_SIZE}; when a
+ * continue token has expired, 410, one full list instead). A `transform` strips each object before it is cached.
  *
  * Cached objects are shared: handlers and readers must not mutate them. Handlers run synchronously; a throwing
  * handler is logged and does not affect the informer or other handlers.
@@ -134,9 +165,18 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.resource = options.resource;
     this.opts = options;
     this.logger = options.logger.child({ informer: options.resource });
-    this.watcher = options.watch ?? new Watch(options.kc);
+    this.watcher = options.watch ?? ResilientInformer.defaultWatch(options);
     this.selector = options.labelSelector !== undefined ? parseLabelSelector(options.labelSelector) : undefined;
     options.metrics?.trackInformer(options.resource, () => this.lastEventAgeSeconds());
+  }
+
+  private static defaultWatch<T extends KubernetesObject>(options: ResilientInformerOptions<T>): WatchLike {
+    const watch = new Watch(options.kc);
+    // Declared private in client-node 2.0.1's types, but a plain instance field its watch() reads for both the connect
+    // and the inactivity timer (dist/watch.js); test/kube-informer-http.test.ts checks that it takes effect.
+    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs =
+      (options.watchInactivityTimeoutSeconds ?? WATCH_INACTIVITY_TIMEOUT_SECONDS) * 1000;
+    return watch;
   }
 
   /**
@@ -225,8 +265,9 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   /**
    * Seconds since the informer last heard from the API server: a list, a watch established, an event or bookmark,
-   * or a clean watch end. With client-node's 30 s watch inactivity timeout a healthy informer stays below ~30 s even
-   * for a quiet resource; a larger value means the list/watch keeps failing.
+   * or a clean watch end. With the server's bookmarks (about one a minute) a healthy informer stays below ~60 s even
+   * for a quiet resource, and below the inactivity timeout in any case; a larger value means the list/watch keeps
+   * failing.
    */
   lastEventAgeSeconds(): number {
     return (performance.now() - this.lastContact) / 1000;
@@ -277,25 +318,74 @@ export class ResilientInformer<T extends KubernetesObject> {
   }
 
   private async relist(): Promise<void> {
-    const options: { labelSelector?: string; fieldSelector?: string } = {};
-    if (this.opts.labelSelector !== undefined) options.labelSelector = this.opts.labelSelector;
-    if (this.opts.fieldSelector !== undefined) options.fieldSelector = this.opts.fieldSelector;
-    const list = await this.opts.list(options);
-    if (this.stopped) return;
-    this.contact();
-    const kind = list.kind?.endsWith('List') ? list.kind.slice(0, -4) : undefined;
-    const items = (list.items ?? []).filter((obj) => this.matches(obj));
-    for (const obj of items) {
-      // List items carry no kind/apiVersion on the wire; fill them in (the event recorder needs them).
-      if (obj.kind === undefined && kind !== undefined) obj.kind = kind;
-      if (obj.apiVersion === undefined && list.apiVersion !== undefined) obj.apiVersion = list.apiVersion;
-    }
-    this.replace(items);
-    this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    const list = await this.listAll();
+    if (list === undefined || this.stopped) return;
+    this.replace(list.items);
+    this.resourceVersion = list.resourceVersion;
     if (!this.synced) {
       this.synced = true;
       this.logger.info({ objects: this.cache.size }, 'cache synced');
       this.resolveStart?.();
+    }
+  }
+
+  /**
+   * Lists every object in pages, as client-go's pager: `limit` per page, following `metadata.continue`; the
+   * resourceVersion is the last page's (a consistent snapshot). A 410 Gone on a continue token (it expired) falls back
+   * to one full list without `limit`. Items are filtered by the label selector and transformed page by page.
+   */
+  private async listAll(): Promise<{ items: T[]; resourceVersion: string } | undefined> {
+    const selectors: { labelSelector?: string; fieldSelector?: string } = {};
+    if (this.opts.labelSelector !== undefined) selectors.labelSelector = this.opts.labelSelector;
+    if (this.opts.fieldSelector !== undefined) selectors.fieldSelector = this.opts.fieldSelector;
+    const pageSize = this.opts.pageSize ?? LIST_PAGE_SIZE;
+    const items: T[] = [];
+    let token: string | undefined;
+    let paged = pageSize > 0;
+    for (;;) {
+      const options: ListOptions = {
+        ...selectors,
+        ...(paged ? { limit: pageSize } : {}),
+        ...(paged && token !== undefined ? { _continue: token } : {}),
+      };
+      let page: KubernetesListObject<T>;
+      try {
+        page = await this.opts.list(options);
+      } catch (err) {
+        if (token !== undefined && apiStatusCode(err) === 410) {
+          this.logger.info('list continue token expired (410 Gone): listing in one request');
+          paged = false;
+          token = undefined;
+          items.length = 0;
+          continue;
+        }
+        throw err;
+      }
+      if (this.stopped) return undefined;
+      this.contact();
+      const kind = page.kind?.endsWith('List') ? page.kind.slice(0, -4) : undefined;
+      for (const obj of page.items ?? []) {
+        if (!this.matches(obj)) continue;
+        // List items carry no kind/apiVersion on the wire; fill them in (the event recorder needs them).
+        if (obj.kind === undefined && kind !== undefined) obj.kind = kind;
+        if (obj.apiVersion === undefined && page.apiVersion !== undefined) obj.apiVersion = page.apiVersion;
+        items.push(this.transform(obj));
+      }
+      const resourceVersion = page.metadata?.resourceVersion ?? '';
+      const next = page.metadata?._continue;
+      if (!paged || next === undefined || next === '') return { items, resourceVersion };
+      token = next;
+    }
+  }
+
+  private transform(obj: T): T {
+    const fn = this.opts.transform;
+    if (fn === undefined) return obj;
+    try {
+      return fn(obj);
+    } catch (err) {
+      this.logger.error({ err, key: objectKey(obj) }, 'transform failed; object cached as is');
+      return obj;
     }
   }
 
@@ -359,12 +449,13 @@ export class ResilientInformer<T extends KubernetesObject> {
         statusCode: typeof status?.code === 'number' ? status.code : undefined,
       });
     }
-    const obj = (this.opts.deserialize ?? deserializeKubernetesObject<T>)(raw);
-    const rv = obj.metadata?.resourceVersion;
+    const deserialized = (this.opts.deserialize ?? deserializeKubernetesObject<T>)(raw);
+    const rv = deserialized.metadata?.resourceVersion;
     if (phase === 'BOOKMARK') {
       if (rv !== undefined) this.resourceVersion = rv;
       return;
     }
+    const obj = this.transform(deserialized);
     const key = objectKey(obj);
     const old = this.cache.get(key);
     switch (phase) {

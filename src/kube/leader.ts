@@ -1,14 +1,21 @@
-import { V1MicroTime, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
+import { V1MicroTime, type ConfigurationOptions, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
-import { apiErrorMessage, isAlreadyExists, isConflict, isNotFound } from './client.js';
+import { abortable, apiErrorMessage, isAlreadyExists, isConflict, isNotFound } from './client.js';
 import { Sleeper } from '../runtime/sleeper.js';
 
-/** The part of CoordinationV1Api the elector uses (the real CoordinationV1Api satisfies it; tests pass a fake). */
+/**
+ * The part of CoordinationV1Api the elector uses (the real CoordinationV1Api satisfies it; tests pass a fake). The
+ * second argument carries the attempt's abort signal (see {@link abortable}); give the elector a client of its own
+ * (`KubeClients.coordination`), so its requests never wait behind other work.
+ */
 export interface LeaseApi {
-  readNamespacedLease(param: { name: string; namespace: string }): Promise<V1Lease>;
-  createNamespacedLease(param: { namespace: string; body: V1Lease }): Promise<V1Lease>;
-  replaceNamespacedLease(param: { name: string; namespace: string; body: V1Lease }): Promise<V1Lease>;
+  readNamespacedLease(param: { name: string; namespace: string }, options?: ConfigurationOptions): Promise<V1Lease>;
+  createNamespacedLease(param: { namespace: string; body: V1Lease }, options?: ConfigurationOptions): Promise<V1Lease>;
+  replaceNamespacedLease(
+    param: { name: string; namespace: string; body: V1Lease },
+    options?: ConfigurationOptions,
+  ): Promise<V1Lease>;
 }
 
 /** Options of {@link LeaderElector}; durations in seconds. */
@@ -21,7 +28,10 @@ export interface LeaderElectorOptions {
   readonly identity: string;
   /** How long standbys wait after they last saw the record change before taking over (written rounded, ≥ 1). */
   readonly leaseDurationSeconds: number;
-  /** How long the leader keeps retrying a failing renewal before it gives up leadership. */
+  /**
+   * How long one renewal, with its retries every retry period, may take before the leader gives up leadership; the
+   * request in flight at that moment is aborted.
+   */
   readonly renewDeadlineSeconds: number;
   /** Interval between attempts. */
   readonly retryPeriodSeconds: number;
@@ -86,8 +96,14 @@ function recordKey(spec: V1LeaseSpec | undefined): string {
  *   Expiry is judged on the local monotonic clock from when this replica last saw the record change, plus the
  *   record's `leaseDurationSeconds` — never from the remote `renewTime` (clocks of replicas may differ).
  * - Writes use the resourceVersion that was read (optimistic concurrency): a 409 means another replica won the race.
- * - The leader renews every retry period; if no renewal succeeds for the renew deadline it stops leading
- *   (`onStoppedLeading('lost')`; the caller exits). Standbys retry every retry period with jitter (× 1 … 2.2).
+ * - The leader renews as client-go's `renew` loop does: one retry period after a success it starts a renewal that
+ *   tries at once and then every retry period, all bounded by the renew deadline
+ *   (`PollImmediateUntil(retryPeriod, tryAcquireOrRenew, timeout(renewDeadline))`); when the deadline passes, the
+ *   request in flight is aborted and it stops leading (`onStoppedLeading('lost')`; the caller exits). Leadership
+ *   ends at most retryPeriod + renewDeadline after the start of the last successful attempt (while the event loop
+ *   runs); a standby takes over no earlier than leaseDuration after it, so with leaseDuration > retryPeriod +
+ *   renewDeadline (15 > 2 + 10 by default) the two never overlap.
+ *   Standbys retry every retry period with jitter (× 1 … 2.2).
  * - Taking over increments `leaseTransitions` and sets `acquireTime`; renewals keep both.
  * - `renewTime`/`acquireTime` are written with microsecond precision (see {@link microTime}).
  * - `release()` (on SIGTERM) writes holderIdentity '', leaseDurationSeconds 1, renewTime = acquireTime = now, as
@@ -106,6 +122,8 @@ export class LeaderElector {
   private stopped = false;
   private running = false;
   private attempt: Promise<boolean> | undefined;
+  /** Monotonic ms when the last successful attempt started: its write reached the server after this moment. */
+  private lastSuccessStartedAt = 0;
   private readonly sleeper = new Sleeper();
   private lastHolder: string | undefined;
   private onNewLeader: ((identity: string) => void) | undefined;
@@ -152,7 +170,8 @@ export class LeaderElector {
     try {
       this.logger.info({ identity: this.opts.identity }, 'campaigning for the Lease');
       while (!this.stopped) {
-        if (await this.tryOnce()) break;
+        // A campaign attempt is bounded too: a hung connection must not stall the campaign.
+        if (await this.tryOnce(AbortSignal.timeout(this.opts.renewDeadlineSeconds * 1000))) break;
         const jitter = 1 + 1.2 * (this.opts.random ?? Math.random)();
         await this.sleeper.sleep(this.opts.retryPeriodSeconds * jitter);
       }
@@ -162,17 +181,12 @@ export class LeaderElector {
       this.logger.info({ identity: this.opts.identity }, 'became leader');
       this.safely(() => callbacks.onStartedLeading(), 'onStartedLeading');
 
-      let lastRenew = this.mono();
       while (!this.stopped) {
         await this.sleeper.sleep(this.opts.retryPeriodSeconds);
         if (this.stopped) break;
-        const ok = await this.withTimeout(this.tryOnce(), this.opts.renewDeadlineSeconds);
+        const renewed = await this.renew();
         if (this.stopped) break;
-        if (ok) {
-          lastRenew = this.mono();
-          continue;
-        }
-        if (this.mono() - lastRenew >= this.opts.renewDeadlineSeconds * 1000) {
+        if (!renewed) {
           this.setLeader(false);
           this.logger.error(
             { renewDeadlineSeconds: this.opts.renewDeadlineSeconds, holder: this.lastHolder },
@@ -215,11 +229,10 @@ export class LeaderElector {
       },
     };
     try {
-      const updated = await this.opts.coordination.replaceNamespacedLease({
-        name: this.opts.name,
-        namespace: this.opts.namespace,
-        body,
-      });
+      const updated = await this.opts.coordination.replaceNamespacedLease(
+        { name: this.opts.name, namespace: this.opts.namespace, body },
+        abortable(AbortSignal.timeout(this.opts.renewDeadlineSeconds * 1000)),
+      );
       this.observe(updated);
       this.logger.info('released the Lease');
     } catch (err) {
@@ -227,42 +240,97 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * One renewal: attempts at once and then every retry period until one succeeds or the deadline has passed; at the
+   * deadline the request in flight is aborted. The deadline is the renew deadline from the start of the renewal, as
+   * in client-go, but never later than retryPeriod + renewDeadline after the *start* of the last successful attempt
+   * (a slow answer to that attempt does not extend leadership): a standby cannot take over before leaseDuration after
+   * that start, since the write it observes reached the server after it.
+   * Resolves true when renewed, false when the deadline passed, the Lease has another holder, or `release()` began.
+   */
+  private async renew(): Promise<boolean> {
+    const { renewDeadlineSeconds, retryPeriodSeconds } = this.opts;
+    const deadline = Math.min(
+      this.mono() + renewDeadlineSeconds * 1000,
+      this.lastSuccessStartedAt + (retryPeriodSeconds + renewDeadlineSeconds) * 1000,
+    );
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('renew deadline passed', 'TimeoutError')),
+      Math.max(0, deadline - this.mono()),
+    );
+    const expired = new Promise<false>((resolve) => {
+      controller.signal.addEventListener('abort', () => resolve(false), { once: true });
+    });
+    try {
+      while (!this.stopped) {
+        // A request that ignores the signal must not hold the loop past the deadline either.
+        if (await Promise.race([this.tryOnce(controller.signal), expired])) return true;
+        if (this.stopped || controller.signal.aborted || this.mono() >= deadline) return false;
+        await Promise.race([this.sleeper.sleep(this.opts.retryPeriodSeconds), expired]);
+        if (controller.signal.aborted || this.mono() >= deadline) return false;
+      }
+      return false;
+    } finally {
+      clearTimeout(timer);
+      controller.abort();
+    }
+  }
+
   // ---- one attempt ------------------------------------------------------------------------------------------------
 
-  private tryOnce(): Promise<boolean> {
-    const p = this.tryAcquireOrRenew().catch((err: unknown) => {
-      this.logger.warn({ err, detail: apiErrorMessage(err) }, 'Lease attempt failed');
-      return false;
-    });
+  private tryOnce(signal?: AbortSignal): Promise<boolean> {
+    const startedAt = this.mono();
+    const p = this.tryAcquireOrRenew(signal).then(
+      (ok) => {
+        if (ok) this.lastSuccessStartedAt = startedAt;
+        return ok;
+      },
+      (err: unknown) => {
+        if (signal?.aborted) {
+          this.logger.warn(
+            { renewDeadlineSeconds: this.opts.renewDeadlineSeconds },
+            'Lease request aborted: it took longer than the renew deadline',
+          );
+          return false;
+        }
+        this.logger.warn({ err, detail: apiErrorMessage(err) }, 'Lease attempt failed');
+        return false;
+      },
+    );
     this.attempt = p;
     return p;
   }
 
   /** client-go's tryAcquireOrRenew: true when this replica holds the Lease after the call. */
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal?: AbortSignal): Promise<boolean> {
     const { coordination: api, namespace, name, identity } = this.opts;
     const nowTime = microTime(this.now());
+    const options = signal !== undefined ? abortable(signal) : undefined;
     let lease: V1Lease;
     try {
-      lease = await api.readNamespacedLease({ name, namespace });
+      lease = await api.readNamespacedLease({ name, namespace }, options);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
-        const created = await api.createNamespacedLease({
-          namespace,
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name, namespace },
-            spec: {
-              holderIdentity: identity,
-              leaseDurationSeconds: this.leaseDurationField(),
-              acquireTime: nowTime,
-              renewTime: nowTime,
-              leaseTransitions: 0,
+        const created = await api.createNamespacedLease(
+          {
+            namespace,
+            body: {
+              apiVersion: 'coordination.k8s.io/v1',
+              kind: 'Lease',
+              metadata: { name, namespace },
+              spec: {
+                holderIdentity: identity,
+                leaseDurationSeconds: this.leaseDurationField(),
+                acquireTime: nowTime,
+                renewTime: nowTime,
+                leaseTransitions: 0,
+              },
             },
           },
-        });
+          options,
+        );
         this.observe(created);
         return true;
       } catch (createErr) {
@@ -295,7 +363,7 @@ export class LeaderElector {
       },
     };
     try {
-      const updated = await api.replaceNamespacedLease({ name, namespace, body });
+      const updated = await api.replaceNamespacedLease({ name, namespace, body }, options);
       this.observe(updated);
       if (!ours) this.logger.info({ previousHolder: holder || undefined }, 'took over the Lease');
       return true;
@@ -337,21 +405,6 @@ export class LeaderElector {
       fn();
     } catch (err) {
       this.logger.error({ err }, `${what} threw`);
-    }
-  }
-
-  /** Resolves false when the attempt takes longer than `seconds` (a hung request must not stall the renew loop). */
-  private async withTimeout(p: Promise<boolean>, seconds: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        p,
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), seconds * 1000);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

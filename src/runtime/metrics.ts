@@ -48,6 +48,8 @@ export interface Metrics {
   readonly informerRestarts: Counter<'resource'>;
   /** hostpath_provisioner_informer_last_event_age_seconds{resource}: read at scrape from {@link trackInformer}. */
   readonly informerLastEventAge: Gauge<'resource'>;
+  /** hostpath_provisioner_events_dropped_total{reason}: Events not written (spam_filter, queue_full, api_error). */
+  readonly eventsDropped: Counter<'reason'>;
   /** hostpath_provisioner_leader: 1 while this replica holds the Lease. */
   readonly leader: Gauge;
   /** hostpath_provisioner_volumes{node,class}: volumes managed (set by the controller). */
@@ -184,6 +186,12 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
       collect() {
         for (const [resource, age] of informerAges) this.set({ resource }, age());
       },
+    }),
+    eventsDropped: new Counter({
+      name: 'hostpath_provisioner_events_dropped_total',
+      help: 'Events not written: over the per-object budget (spam_filter), queue full (queue_full), or refused (api_error).',
+      labelNames: ['reason'] as const,
+      registers,
     }),
     leader: new Gauge({
       name: 'hostpath_provisioner_leader',

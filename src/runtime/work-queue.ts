@@ -36,6 +36,11 @@ export interface WorkQueueOptions {
   readonly logger: Logger;
   /** Uniform random source for the backoff jitter (tests). */
   readonly random?: () => number;
+  /**
+   * The least delay, seconds, before retrying after `err` (e.g. a 429's Retry-After), or undefined for the plain
+   * backoff. Injected so this module stays free of API client details.
+   */
+  readonly minRetrySeconds?: (err: unknown) => number | undefined;
 }
 
 /** Monotonic clock, seconds. */
@@ -158,13 +163,19 @@ export class WorkQueue {
 
   /**
    * Requeues a key after its backoff delay and counts a failure, as client-go's `AddRateLimited` — for a reconcile
-   * that wants a retry with backoff without throwing. Ignored after shutdown.
-   * @returns the delay chosen, seconds.
+   * that wants a retry with backoff without throwing. With `minSeconds` the delay is at least that long: pass the
+   * server's Retry-After of a 429 (see `retryAfterSeconds` in src/kube/client.ts), as client-go's request retry waits
+   * at least Retry-After. Ignored after shutdown.
+   * @param key - the key.
+   * @param minSeconds - lower bound of the delay, seconds (e.g. Retry-After); ignored when undefined, not finite or ≤ 0.
+   * @returns the delay chosen, seconds: max(per-key backoff, minSeconds).
    */
-  addRateLimited(key: string): number {
+  addRateLimited(key: string, minSeconds?: number): number {
     const failures = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, failures);
-    const delay = backoffSeconds(failures, this.opts.baseDelaySeconds, this.opts.maxDelaySeconds, this.opts.random);
+    const backoff = backoffSeconds(failures, this.opts.baseDelaySeconds, this.opts.maxDelaySeconds, this.opts.random);
+    const floor = minSeconds !== undefined && Number.isFinite(minSeconds) && minSeconds > 0 ? minSeconds : 0;
+    const delay = Math.max(backoff, floor);
     this.opts.metrics?.workqueueRetries.inc({ queue: this.name });
     this.addAfter(key, delay);
     return delay;
@@ -260,7 +271,7 @@ export class WorkQueue {
       if (after !== undefined && Number.isFinite(after)) this.addAfter(key, after);
     } catch (err) {
       this.failures.set(key, attempt); // a requeue inside the run must not count twice
-      const delay = this.addRateLimited(key);
+      const delay = this.addRateLimited(key, this.opts.minRetrySeconds?.(err));
       logger.error({ err, attempt: attempt + 1, retryInSeconds: Math.round(delay * 1000) / 1000 }, 'reconcile failed');
     } finally {
       this.processing.delete(key);

@@ -1,0 +1,72 @@
+import type { KubernetesObject, V1Node, V1Pod } from '@kubernetes/client-node';
+
+/**
+ * Informer transforms (client-go's `SetTransform` / `TransformStripManagedFields`): what the provisioner never reads
+ * is dropped before an object is cached, so a cache of every claim, PV, node and Pending pod stays small. Each one
+ * returns a new object and never mutates its input. What stays is what `controllers/` and `src/domain/` read; change
+ * these together with any code that starts reading another field (test/kube-transforms.test.ts lists what is kept).
+ */
+
+/** The annotation `kubectl apply` writes: a full copy of the object, never read here. */
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops `metadata.managedFields` (server-side apply bookkeeping, often the largest part of an object) and the
+ * `kubectl.kubernetes.io/last-applied-configuration` annotation. Everything else is kept.
+ *
+ * @param obj - any Kubernetes object.
+ * @returns a shallow copy without those two.
+ */
+export function stripCommon<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata === undefined) return obj;
+  const metadata = { ...obj.metadata };
+  delete metadata.managedFields;
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    const annotations = { ...metadata.annotations };
+    delete annotations[LAST_APPLIED];
+    metadata.annotations = annotations;
+  }
+  return { ...obj, metadata };
+}
+
+/**
+ * A node as the provisioner reads it: {@link stripCommon}, and its status without the image list, the volumes in use
+ * or attached, and the node config. Labels, taints, `unschedulable`, conditions, addresses, capacity and nodeInfo stay.
+ *
+ * @param node - a Node from the API.
+ * @returns a copy without those fields.
+ */
+export function stripNode(node: V1Node): V1Node {
+  const out = stripCommon(node);
+  if (out.status === undefined) return out;
+  const status = { ...out.status };
+  delete status.images;
+  delete status.volumesInUse;
+  delete status.volumesAttached;
+  delete status.config;
+  return { ...out, status };
+}
+
+/**
+ * A Pending pod as the consumer index reads it: {@link stripCommon} metadata; of the spec only the claim volumes,
+ * the tolerations and the node name; of the status only the phase. Containers (their env may hold literal secrets),
+ * other volumes and the rest of the status are dropped.
+ *
+ * @param pod - a Pod from the API.
+ * @returns a reduced copy.
+ */
+export function stripPendingPod(pod: V1Pod): V1Pod {
+  const out = stripCommon(pod);
+  const spec = pod.spec;
+  const reduced: Record<string, unknown> = { containers: [] };
+  const claimVolumes = (spec?.volumes ?? []).flatMap((v) =>
+    v.persistentVolumeClaim ? [{ name: v.name, persistentVolumeClaim: v.persistentVolumeClaim }] : [],
+  );
+  if (claimVolumes.length > 0) reduced['volumes'] = claimVolumes;
+  if (spec?.tolerations !== undefined) reduced['tolerations'] = spec.tolerations;
+  if (spec?.nodeName !== undefined) reduced['nodeName'] = spec.nodeName;
+  const result: V1Pod = { ...out, spec: reduced as unknown as NonNullable<V1Pod['spec']> };
+  if (pod.status?.phase !== undefined) result.status = { phase: pod.status.phase };
+  else delete result.status;
+  return result;
+}
