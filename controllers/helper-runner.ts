@@ -261,15 +261,20 @@ export class HelperRunner {
           `node ${nodeName} already has ${settings.maxPerNode} helper pods in progress (--max-helpers-per-node); waiting for one to finish`,
         );
       }
+      // The slot is taken before the request, so concurrent reconciles cannot both pass the limit.
+      const slot: Tracked = { operation: request.operation, node: nodeName, uid: undefined, since: now, lastStep: now };
+      this.tracked.set(name, slot);
       let created: Awaited<ReturnType<KubeWriter['createPod']>>;
       try {
         created = await kube.createPod(desired);
       } catch (err) {
+        this.untrack(name);
         const refused = refusedByApiServer(err);
         if (refused === undefined) throw err;
         return fail('admission', `the API server refused the helper pod: ${refused}`);
       }
       if (!created.created) {
+        this.untrack(name);
         const squatter = created.object;
         if (squatter && squatter.metadata?.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY_VALUE) {
           return fail(
@@ -279,13 +284,7 @@ export class HelperRunner {
         }
         return pending(1, 'it exists already; waiting for the informer to show it');
       }
-      this.tracked.set(name, {
-        operation: request.operation,
-        node: nodeName,
-        uid: created.object.metadata?.uid,
-        since: now,
-        lastStep: now,
-      });
+      slot.uid = created.object.metadata?.uid;
       logger.info({ helper: name, tolerations: desired.spec?.tolerations }, 'created helper pod');
       return pending(settings.timeoutSeconds, 'created');
     }

@@ -274,9 +274,11 @@ export class ProvisionerManager {
     this.classes.on('add', classChanged);
     this.classes.on('update', classChanged);
     // A helper's status change brings its claim or volume back to a worker (the reconcile does not wait for it).
+    // Only helpers in progress here: a helper this process finished (and deleted) must not bring its claim back
+    // before the claim's retry backoff.
     const helperChanged = (p: V1Pod, deleted: boolean) => {
       this.runner.onHelperEvent(p, deleted);
-      if (!this.leading) return;
+      if (!this.leading || !this.runner.isRunning(p.metadata?.name ?? '')) return;
       const ann = p.metadata?.annotations ?? {};
       const operation = p.metadata?.labels?.[LABEL_HELPER_OPERATION];
       if (operation === 'create' && ann[ANN_HELPER_CLAIM]) this.claimQueue.add(ann[ANN_HELPER_CLAIM]);

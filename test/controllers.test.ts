@@ -864,6 +864,14 @@ describe('HelperRunner.step', () => {
     expect(r.activeOnNode('w1')).toBe(1);
   });
 
+  it('two reconciles at once cannot both pass the per-node limit', async () => {
+    const r = limited();
+    const [a, b] = await Promise.all([r.step(request('pvc-a'), silentLogger), r.step(request('pvc-b'), silentLogger)]);
+    expect([a.done, b.done]).toEqual([false, false]);
+    expect(kube.calls.filter((c) => c[0] === 'createPod')).toHaveLength(1);
+    expect(r.activeOnNode('w1')).toBe(1);
+  });
+
   it('reports a pod of someone else squatting on the helper name instead of waiting for it', async () => {
     kube.createPod = () =>
       Promise.resolve({ created: false, object: { metadata: { name: 'hostpath-create-pvc-a', labels: {} } } });
