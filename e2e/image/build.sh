@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # `make image`: build the Dockerfile as IMAGE (default hostpath-provisioner:<package version>) with Docker when a
-# daemon answers, else with buildah (Debian's package; chroot isolation, vfs storage). The same Dockerfile either
-# way. Then write it as a docker-archive to dist/image.tar (what the e2e tests import into the real nodes).
+# daemon answers, else with buildah (Debian's package; chroot isolation, overlay or vfs storage). The same Dockerfile
+# either way. Then write it as a docker-archive to dist/image.tar (what the e2e tests import into the real nodes).
 #
 #   BUILD_BASE, RUN_BASE  the Dockerfile's base images. Unset: the Dockerfile's defaults (node:24-slim and distroless
 #                         Node.js 24) with Docker; with buildah, local stand-ins assembled by bases.sh, as buildah is
 #                         this harness's way on machines that reach no image registry.
 #   HPP_BUILDAH_ROOT      buildah's storage (default ${HPP_CACHE_DIR:-~/.cache/hostpath-provisioner}/buildah).
+#   HPP_BUILDAH_DRIVER    buildah's storage driver (default overlay when the kernel has it, else vfs).
 #
 # npm behind TLS inspection: the CA bundle of the building host (NODE_EXTRA_CA_CERTS, else SSL_CERT_FILE, else
 # /etc/ssl/certs/ca-certificates.crt) is handed to the npm steps as a build secret; it is in no image layer.
@@ -39,13 +40,19 @@ else
     exit 1
   }
   root="${HPP_BUILDAH_ROOT:-${HPP_CACHE_DIR:-$HOME/.cache/hostpath-provisioner}/buildah}"
-  buildah=(buildah --root "$root/storage" --runroot "$root/run" --storage-driver vfs)
+  driver="${HPP_BUILDAH_DRIVER:-}"
+  if [[ -z "$driver" ]]; then
+    # overlay where the kernel has it (here a warm rebuild takes seconds instead of minutes), else vfs.
+    driver=vfs
+    grep -qw overlay /proc/filesystems && driver=overlay
+  fi
+  buildah=(buildah --root "$root/storage-$driver" --runroot "$root/run-$driver" --storage-driver "$driver")
   if [[ -z "${BUILD_BASE:-}" && -z "${RUN_BASE:-}" ]]; then
     bases="$(bash "$here/bases.sh" "${buildah[@]}")"
     for kv in $bases; do args+=(--build-arg "$kv"); done
     echo "image: local base images: $bases"
   fi
-  echo "image: buildah build -t $image (chroot isolation, vfs storage in $root)"
+  echo "image: buildah build -t $image (chroot isolation, $driver storage in $root)"
   BUILDAH_ISOLATION=chroot "${buildah[@]}" build --layers --pull=never "${args[@]}" .
   rm -f "$archive"
   "${buildah[@]}" push --quiet "$image" "docker-archive:$archive:$image"
