@@ -12,7 +12,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, write
 import { describe, expect, it } from '@jest/globals';
 import type { V1Pod, V1SecurityContext, V1Taint, V1Toleration } from '@kubernetes/client-node';
 import { buildHelperPod } from '../src/domain/helper-pod.js';
-import { nodePath } from './support/cluster.js';
+import { nodePath, shellPod } from './support/cluster.js';
 import { provisionerSuite } from './support/suite.js';
 import {
   affinityHostname,
@@ -96,6 +96,24 @@ describe('real kubelet nodes', () => {
     const deleter = suite.helpers.seen.get(`hostpath-delete-${pv.metadata!.name}`);
     expect(deleter?.spec?.nodeName).toBe(GPU);
     expect(await readVolume(pv.metadata!.name!)).toBeUndefined();
+  });
+
+  it('fail to pull an image that was not imported, as from an unreachable registry', async () => {
+    // A registry on a closed loopback port: a real pull attempt that never leaves this machine.
+    const image = '127.0.0.1:1/hostpath-provisioner-test/not-imported:1';
+    await suite.ns.createPod(
+      shellPod('not-imported', 'true', { node: PLAIN, tolerations: (await nodeTaints(PLAIN)).map(toleration), image }),
+    );
+    const pod = await suite.ns.waitForPod(
+      'not-imported',
+      'image pull failure',
+      (p) =>
+        ['ErrImagePull', 'ImagePullBackOff'].includes(p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? ''),
+      { timeoutMs: 60_000 },
+    );
+    expect(pod.spec?.nodeName).toBe(PLAIN);
+    expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.message ?? '').toMatch(/connection refused/);
+    await core.deleteNamespacedPod({ namespace: suite.ns.name, name: 'not-imported', gracePeriodSeconds: 0 });
   });
 });
 

@@ -68,12 +68,18 @@ pids_matching() {
 # Pids of the processes that run a real node (real-node.sh), of any checkout on this machine.
 real_node_pids() { pids_matching "e2e/cluster/real-node.sh "; }
 
-# Sets REAL_BRIDGE, REAL_SUBNET_PREFIX and REAL_NODE_IP for node number i (0-based) of this checkout.
+# Sets REAL_BRIDGE, REAL_SUBNET_PREFIX and REAL_NODE_IP for node number i (0-based) of this checkout. The subnet is
+# 10.<200..249>.<i+1>.0/24, the second number derived from the checkout id and moved on while another interface
+# (another checkout's bridge) already routes it.
 real_node_net() {
-  local i="$1" id
+  local i="$1" id x tries
   id="$(checkout_id)"
   REAL_BRIDGE="hpp${id}${i}"
-  REAL_SUBNET_PREFIX="10.$((200 + 16#${id:0:4} % 50)).$((i + 1))"
+  x=$((16#${id:0:4} % 50))
+  for ((tries = 0; tries < 50; tries++)); do
+    REAL_SUBNET_PREFIX="10.$((200 + (x + tries) % 50)).$((i + 1))"
+    ip -4 route show "$REAL_SUBNET_PREFIX.0/24" 2>/dev/null | grep -qv "dev $REAL_BRIDGE " || break
+  done
   REAL_NODE_IP="$REAL_SUBNET_PREFIX.1"
 }
 real_node_cgroup() { echo "hpp-$(checkout_id)-$1"; }
@@ -286,6 +292,10 @@ real_nodes_up() {
     setup_real_node "$i" "$name"
     log "starting real node $name (logs .cluster/logs/real-node-$name.log, $name-containerd.log)"
     start "real-node-$name" unshare -m --propagation private bash "$CLUSTER_SCRIPTS/real-node.sh" "$REAL_DIR/$name"
+  done
+  # A kubelet or containerd that dies at start shows its log here (up.sh then waits for Ready).
+  for name in "${missing[@]}"; do
+    wait_until 60 "real-node-$name" "real node $name to register" kubectl_ get node "$name"
   done
 }
 

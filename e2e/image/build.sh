@@ -35,6 +35,10 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   DOCKER_BUILDKIT=1 docker build "${args[@]}" .
   docker save -o "$archive" "$image"
 else
+  if ! command -v buildah >/dev/null && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    echo "image: no Docker daemon; installing buildah (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah >/dev/null
+  fi
   command -v buildah >/dev/null || {
     echo "image: neither a Docker daemon nor buildah (Debian: apt-get install buildah)" >&2
     exit 1
