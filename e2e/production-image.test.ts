@@ -8,8 +8,8 @@
  * Needs the real nodes (HPP_REAL_NODES ≥ 2) and Docker or buildah.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppsV1Api, CoordinationV1Api, type V1Pod } from '@kubernetes/client-node';
 import {
@@ -17,6 +17,7 @@ import {
   clusterEnv,
   createTestNamespace,
   kubeconfigPath,
+  nodePath,
   REPO_ROOT,
   waitFor,
   type TestNamespace,
@@ -28,14 +29,17 @@ import {
   consumerPod,
   core,
   createClaim,
+  DEFAULT_PV_DIR,
   modeOf,
   volumeDirOnNode,
   waitForBound,
+  waitForEvent,
   waitForVolumeGone,
 } from './support/volumes.js';
 
 const REAL_NODES = ['hpp-real-plain', 'hpp-real-gpu'];
 const GPU = 'hpp-real-gpu';
+const PLAIN = 'hpp-real-plain';
 const NAMESPACE = 'kube-system';
 const SELECTOR = 'k8s-app=hostpath-provisioner';
 const overlay = join(CLUSTER_DIR, 'production-overlay');
@@ -235,5 +239,82 @@ describe('the image as a Deployment on real nodes', () => {
     await core.deleteNamespacedPersistentVolumeClaim({ namespace: ns.name, name: 'prod' });
     await waitForVolumeGone(pv.metadata!.name!, { timeoutMs: 120_000 });
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it('quotes the log of a failed helper in the claim event (read from the real kubelet through the API server)', async () => {
+    const taints = (await core.readNode({ name: GPU })).spec?.taints ?? [];
+    const created = await createClaim(ns.name, claim('blocked'));
+    // A regular file where the volume directory goes: the helper's mkdir fails on the node.
+    const blocker = nodePath(GPU, `${DEFAULT_PV_DIR}/${ns.name}-blocked-pvc-${created.metadata!.uid}`);
+    mkdirSync(dirname(blocker), { recursive: true });
+    writeFileSync(blocker, 'not a directory');
+    try {
+      await ns.createPod(
+        consumerPod('blocked-app', 'blocked', 'true', {
+          node: GPU,
+          tolerations: taints.map((t) => ({ key: t.key, operator: 'Equal', value: t.value ?? '', effect: t.effect })),
+        }),
+      );
+      const event = await waitForEvent('PersistentVolumeClaim', 'blocked', ns.name, 'ProvisioningFailed', /code 1/, {
+        timeoutMs: 120_000,
+      });
+      expect(event.type).toBe('Warning');
+      expect(event.message).toMatch(/helper pod hostpath-create-pvc-\S+ on node hpp-real-gpu failed/);
+      expect(event.message).toMatch(/File exists/);
+    } finally {
+      await core.deleteNamespacedPod({ namespace: ns.name, name: 'blocked-app', gracePeriodSeconds: 0 });
+      await core.deleteNamespacedPersistentVolumeClaim({ namespace: ns.name, name: 'blocked' });
+      rmSync(blocker, { force: true });
+    }
+  });
+
+  it('keeps the working set under its memory limit through a burst of claims (kubelet stats), and survives a rolling restart', async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `burst-${i}`);
+    const tolerations = [{ key: 'hpp.test/real-node', operator: 'Exists', effect: 'NoSchedule' }];
+    for (const name of names) {
+      await createClaim(ns.name, claim(name));
+      await ns.createPod(consumerPod(`${name}-app`, name, 'echo burst > /data/written', { node: PLAIN, tolerations }));
+    }
+    const volumes = await Promise.all(names.map((name) => waitForBound(ns.name, name, { timeoutMs: 180_000 })));
+    const limit = 256 * 1024 * 1024;
+    for (const node of REAL_NODES) {
+      // The kubelet's summary API through the API server's node proxy (the node's address is not loopback).
+      const summary = JSON.parse(kubectl('get', '--raw', `/api/v1/nodes/${node}/proxy/stats/summary`)) as {
+        pods: {
+          podRef: { name: string; namespace: string };
+          containers?: { memory?: { workingSetBytes?: number } }[];
+        }[];
+      };
+      const own = summary.pods.filter(
+        (p) => p.podRef.namespace === NAMESPACE && pods.some((q) => q.metadata?.name === p.podRef.name),
+      );
+      expect(own).toHaveLength(1);
+      const workingSet = own[0]?.containers?.[0]?.memory?.workingSetBytes ?? 0;
+      expect(workingSet).toBeGreaterThan(16 * 1024 * 1024);
+      expect(workingSet).toBeLessThan(limit);
+    }
+
+    kubectl('rollout', 'restart', '-n', NAMESPACE, 'deployment/hostpath-provisioner');
+    kubectl('rollout', 'status', '-n', NAMESPACE, 'deployment/hostpath-provisioner', '--timeout=150s');
+    const restarted = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: SELECTOR })).items;
+    const oldNames = pods.map((p) => p.metadata?.name);
+    const running = restarted.filter((p) => p.status?.phase === 'Running');
+    expect(running).toHaveLength(2);
+    expect(running.filter((p) => oldNames.includes(p.metadata?.name))).toEqual([]);
+    // Nothing lost: every volume is still bound to its claim, and a new claim is served by the new replicas.
+    for (const [i, pv] of volumes.entries()) {
+      const now = await core.readPersistentVolume({ name: pv.metadata!.name! });
+      expect(now.status?.phase).toBe('Bound');
+      expect(now.spec?.claimRef?.name).toBe(names[i]);
+    }
+    await createClaim(ns.name, claim('after-restart'));
+    await ns.createPod(
+      consumerPod('after-restart-app', 'after-restart', 'echo again > /data/written', {
+        node: PLAIN,
+        tolerations,
+      }),
+    );
+    const pv = await waitForBound(ns.name, 'after-restart', { timeoutMs: 120_000 });
+    expect(affinityHostname(pv)).toBe(PLAIN);
   });
 });
