@@ -62,8 +62,8 @@ run: build ## run the CLI: make run ARGS="run --kubeconfig ..."
 demo: build ## build a real control plane, run the provisioner, bind a claim on a tainted node
 	@bash e2e/demo.sh
 
-image: ## build the container image hostpath-provisioner:<package version> (needs Docker; IMAGE=... to rename)
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+image: ## build the image hostpath-provisioner:<version> with Docker, else buildah; also dist/image.tar (IMAGE=... to rename)
+	@IMAGE=$(IMAGE) bash e2e/image/build.sh
 
 deploy: ## replace the MicroK8s addon: kubectl apply -k manifests/overlays/microk8s (KUBECTL=... to override)
 	$(KUBECTL) apply -k manifests/overlays/microk8s

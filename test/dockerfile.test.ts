@@ -1,7 +1,8 @@
 /**
- * The Dockerfile cannot be built here (no container engine), so its promises are checked by reading it: every
- * path it copies from the build context exists, stages it copies from exist, the image runs as a numeric non-root
- * user without a shell, and its entry point is the CLI that `make build` produces.
+ * The Dockerfile's promises, checked by reading it (e2e/production-image.test.ts builds and runs it): every path it
+ * copies from the build context exists, stages it copies from exist, the base images default to Node 24 slim and
+ * distroless, the image runs as a numeric non-root user without a shell, and its entry point is the CLI that
+ * `make build` produces.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -26,7 +27,7 @@ interface Stage {
  * Splits a Dockerfile into stages of instructions: comments and blank lines dropped, `\` continuations joined.
  *
  * @param text - the Dockerfile.
- * @returns the stages in order; instructions before the first FROM (ARG) are ignored.
+ * @returns the stages in order; a FROM naming `${ARG}` gets the default of an ARG declared before the first FROM.
  */
 function parseDockerfile(text: string): Stage[] {
   const logical: string[] = [];
@@ -42,14 +43,19 @@ function parseDockerfile(text: string): Stage[] {
     pending = '';
   }
   const stages: Stage[] = [];
+  const globalArgs = new Map<string, string>();
   for (const line of logical) {
     const m = /^(\w+)\s+(.*)$/.exec(line);
     if (!m?.[1] || m[2] === undefined) throw new Error(`cannot parse Dockerfile line: ${line}`);
     const keyword = m[1].toUpperCase();
     const args = m[2].trim();
     if (keyword === 'FROM') {
-      const [from = '', as, name] = args.split(/\s+/);
+      const [image = '', as, name] = args.split(/\s+/);
+      const from = image.replace(/^\$\{(\w+)\}$/, (ref, arg: string) => globalArgs.get(arg) ?? ref);
       stages.push({ from, name: as?.toUpperCase() === 'AS' ? name : undefined, instructions: [] });
+    } else if (keyword === 'ARG' && stages.length === 0) {
+      const [arg = '', value = ''] = args.split('=');
+      globalArgs.set(arg, value);
     } else stages.at(-1)?.instructions.push({ keyword, args });
   }
   return stages;
@@ -73,7 +79,7 @@ const final = stages.at(-1) as Stage;
 const all = (keyword: string, stage: Stage = final) => stage.instructions.filter((i) => i.keyword === keyword);
 
 describe('Dockerfile', () => {
-  it('is multi-stage: builds on Node 24 slim and runs on distroless Node.js 24 (or Node 24 slim)', () => {
+  it('is multi-stage: builds on Node 24 slim and runs on distroless Node.js 24 (or Node 24 slim) by default', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const stage of stages.slice(0, -1))
       expect(stage.from).toMatch(/^node:24(\.[\d.]+)?-(bookworm-|trixie-)?slim\b/);

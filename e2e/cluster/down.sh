@@ -2,6 +2,7 @@
 # Stop the local cluster started by up.sh and remove its state (.cluster/ except the bin link).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$CLUSTER_SCRIPTS/real-nodes.sh"
 LOG_PREFIX=cluster-down
 
 # stop_pid <pid>: TERM the process group (the component and its children), then KILL after 10 s.
@@ -14,6 +15,9 @@ stop_pid() {
   done
   kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 }
+
+# The real nodes first: their kubelets would otherwise report to a control plane that is going away.
+real_nodes_down
 
 stopped=()
 # Processes started next to the cluster (the demo's provisioner) stop first.

@@ -44,3 +44,13 @@ show_log() {
   tail -n "${2:-25}" "$f" >&2
   echo "----" >&2
 }
+
+# ---------------------------------------------------------------- real nodes (real-nodes.sh)
+# A kubelet + containerd pair per node, next to the stand-in nodes. HPP_REAL_NODES: how many (0 turns them off).
+REAL_DIR="$STATE_DIR/real"
+REAL_NODE_NAMES=(hpp-real-plain hpp-real-gpu hpp-real-db)
+# The kubelet is cached like the control plane, keyed by its own module's go.sum.
+kubelet_bin_dir() { echo "$CACHE_ROOT/kubelet-$(sha256sum <"$CLUSTER_SCRIPTS/kubelet/go.sum" | cut -c1-16)"; }
+# A short id of this checkout: names of host-wide things (cgroups, bridges) so that clusters of other checkouts on the
+# same machine do not collide.
+checkout_id() { echo -n "$STATE_DIR" | sha256sum | cut -c1-6; }

@@ -8,8 +8,10 @@
 #   NODES_FILE       node list for the node agent (default e2e/node-agent/nodes.yaml)
 #   NODE             node binary for the default node agent command
 #   HPP_CACHE_DIR    binary cache (default ~/.cache/hostpath-provisioner)
+#   HPP_REAL_NODES   how many real kubelet nodes to start next to the stand-ins (default 2; see real-nodes.sh)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$CLUSTER_SCRIPTS/real-nodes.sh"
 LOG_PREFIX=cluster-up
 cd "$REPO_ROOT"
 
@@ -296,6 +298,7 @@ EOF
     --root-ca-file "$PKI_DIR/ca.crt" \
     --cluster-signing-cert-file "$PKI_DIR/ca.crt" --cluster-signing-key-file "$PKI_DIR/ca.key" \
     --node-monitor-period 2s --node-monitor-grace-period 40s \
+    --flex-volume-plugin-dir "$STATE_DIR/flexvolume" \
     --profiling=false
   SCHED_KC="$PKI_DIR/kube-scheduler.kubeconfig"
   start_supervised kube-scheduler "$BIN/kube-scheduler" \
@@ -308,6 +311,9 @@ EOF
   wait_until 60 kube-controller-manager "the default ServiceAccount" kubectl_ get serviceaccount default -n default
   log "control plane ready: https://127.0.0.1:$APISERVER_PORT, kubeconfig .cluster/kubeconfig"
 fi
+
+# ---------------------------------------------------------------- real nodes
+real_nodes_up
 
 # ---------------------------------------------------------------- node agent
 if pid_alive node-agent; then
@@ -323,12 +329,14 @@ elif [[ -n "${NODE_AGENT_CMD:-}" || -f "$NODE_AGENT_JS" ]]; then
       --nodes "$NODES_FILE" --root .cluster/nodes
   fi
 else
-  log "no node agent built ($NODE_AGENT_JS missing): control plane only, no nodes"
-  exit 0
+  log "no node agent built ($NODE_AGENT_JS missing): no stand-in nodes"
+  ((${#REAL_NODES[@]})) || exit 0
+  NODES_FILE=/dev/null
 fi
 
 # ---------------------------------------------------------------- nodes Ready
 mapfile -t names < <(node_names)
+names+=("${REAL_NODES[@]}")
 nodes_exist() {
   if ((${#names[@]})); then
     kubectl_ get node "${names[@]}"
@@ -346,6 +354,8 @@ all_ready() {
   not_ready="$(kubectl_ get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -v '=True$' || true)"
   [[ -z "$not_ready" ]] && no_not_ready_taint
 }
-wait_until 60 node-agent "nodes ${names[*]:-(any)} to register" nodes_exist
-wait_until 90 node-agent "nodes to be Ready without the not-ready taint" all_ready
+wait_component=node-agent
+pid_alive node-agent || wait_component=""
+wait_until 60 "$wait_component" "nodes ${names[*]:-(any)} to register" nodes_exist
+wait_until 90 "$wait_component" "nodes to be Ready without the not-ready taint" all_ready
 log "nodes Ready: $(kubectl_ get nodes -o jsonpath='{.items[*].metadata.name}')"
