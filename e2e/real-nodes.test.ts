@@ -133,11 +133,14 @@ describe('helper pods with reduced privileges on a real kubelet', () => {
   const hostBase = nodePath(PLAIN, base);
   let n = 0;
 
-  /** Runs one helper (as buildHelperPod makes it, with `securityContext`) on hpp-real-plain until it ends. */
+  /**
+   * Runs one helper on hpp-real-plain until it ends, exactly as buildHelperPod makes it — or with `securityContext`
+   * instead of the product's own (the control case).
+   */
   async function runHelper(
     operation: 'create' | 'delete' | 'list',
     directoryName: string,
-    securityContext: V1SecurityContext,
+    securityContext?: V1SecurityContext,
   ): Promise<{ pod: V1Pod; log: string }> {
     const pod = buildHelperPod({
       operation,
@@ -151,7 +154,9 @@ describe('helper pods with reduced privileges on a real kubelet', () => {
       priorityClassName: '',
       activeDeadlineSeconds: 60,
     });
-    pod.spec!.containers[0]!.securityContext = securityContext;
+    // The product's helper runs with exactly the reduced set this test is about.
+    expect(pod.spec!.containers[0]!.securityContext).toMatchObject(REDUCED);
+    if (securityContext) pod.spec!.containers[0]!.securityContext = securityContext;
     const name = pod.metadata!.name!;
     await suite.ns.createPod(pod);
     const done = await suite.ns.waitForPhase(name, ['Succeeded', 'Failed'], { timeoutMs: 90_000 });
@@ -179,16 +184,16 @@ describe('helper pods with reduced privileges on a real kubelet', () => {
     expect(denied.log).toMatch(/Permission denied/);
     expect(existsSync(`${hostBase}/victim/secret`)).toBe(true);
 
-    const created = await runHelper('create', 'made', REDUCED);
+    const created = await runHelper('create', 'made');
     expect(created.pod.status?.phase).toBe('Succeeded');
     expect(created.pod.status?.containerStatuses?.[0]?.containerID).toMatch(CONTAINERD_ID);
     expect(modeOf(`${hostBase}/made`)).toBe(0o777);
 
-    const listed = await runHelper('list', '', REDUCED);
+    const listed = await runHelper('list', '');
     expect(listed.pod.status?.phase).toBe('Succeeded');
     expect(listed.log.trim().split('\n').sort()).toEqual(['made', 'victim']);
 
-    const removed = await runHelper('delete', 'victim', REDUCED);
+    const removed = await runHelper('delete', 'victim');
     expect(removed.pod.status?.phase).toBe('Succeeded');
     expect(existsSync(`${hostBase}/victim`)).toBe(false);
     expect(readdirSync(hostBase)).toEqual(['made']);
