@@ -18,6 +18,7 @@ import {
 } from '../src/domain/helper-status.js';
 import { helperPodName, type HelperOperation } from '../src/domain/names.js';
 import { apiErrorMessage, apiStatusCode } from '../src/kube/client.js';
+import { backoffSeconds } from '../src/runtime/backoff.js';
 import { Expectations } from './expectations.js';
 import type { ClusterCache, Clock, ControllerMetrics, KubeWriter } from './ports.js';
 
@@ -34,6 +35,9 @@ export interface HelperSettings {
   readonly timeoutSeconds: number;
   /** Helpers in progress on one node at most (create, delete and list together). */
   readonly maxPerNode: number;
+  /** Backoff between failed helpers of one volume: first delay and upper bound, seconds (default 1 and 300). */
+  readonly retryBaseSeconds?: number;
+  readonly retryMaxSeconds?: number;
 }
 
 /** One helper run: which operation, for which volume, on which node, on which directory. */
@@ -127,6 +131,12 @@ export class HelperRunner {
   /** Uids of helpers whose result was reported and that this process deleted (the cache may still show them). */
   private readonly reported: Expectations;
   private readonly listeners = new Map<string, Set<Listener>>();
+  /**
+   * Failed attempts per helper name and when the next one may be made (clock ms): a failed helper is retried with
+   * exponential backoff whatever brings its owner back (a pod update, a resync), as the work queue's own backoff
+   * alone cannot ensure — any event re-runs a key at once.
+   */
+  private readonly retries = new Map<string, { failures: number; notBefore: number }>();
 
   constructor(
     private readonly deps: {
@@ -135,6 +145,8 @@ export class HelperRunner {
       readonly metrics: ControllerMetrics;
       readonly settings: HelperSettings;
       readonly clock: Clock;
+      /** Uniform random source for the backoff jitter (tests). */
+      readonly random?: () => number;
     },
   ) {
     this.reported = new Expectations(deps.clock);
@@ -186,6 +198,7 @@ export class HelperRunner {
       this.untrack(name);
       dropped.push(name);
     }
+    for (const [name, r] of this.retries) if (now - r.notBefore > seconds * 1000) this.retries.delete(name);
     return dropped;
   }
 
@@ -237,6 +250,7 @@ export class HelperRunner {
     });
     const fail = (reason: HelperFailureReason, message: string): HelperStep => {
       this.untrack(name);
+      this.recordOutcome(name, false, now);
       metrics.helperOutcome(request.operation, reason);
       logger.warn({ helper: name, reason }, `helper pod failed: ${message}`);
       return { done: true, result: { ok: false, podName: name, reason, message } };
@@ -255,6 +269,13 @@ export class HelperRunner {
         return pending(1, 'created; waiting for the informer to show it');
       }
       this.untrack(name);
+      const retry = this.retries.get(name);
+      if (retry && retry.notBefore > now) {
+        return pending(
+          (retry.notBefore - now) / 1000,
+          `retrying after ${retry.failures} failed helper pod(s), with backoff`,
+        );
+      }
       if (this.activeOnNode(nodeName) >= settings.maxPerNode) {
         return pending(
           5,
@@ -329,11 +350,13 @@ export class HelperRunner {
     const timedOut = state.state !== 'succeeded' && state.state !== 'failed';
     const result = await this.result(existing, request.operation, outcome, timedOut);
     // Delete by uid: never a pod another replica (after a lost Lease) or a later run made under the same name.
+    // Untracked first: the pod's own delete events must not bring its owner back before the retry backoff.
     this.reported.finished(existing.metadata?.uid ?? '');
+    this.untrack(name);
+    this.recordOutcome(name, result.ok, now);
     await kube.deletePod(settings.namespace, name, existing.metadata?.uid).catch((err: unknown) => {
       logger.warn({ err, helper: name }, 'could not delete helper pod; the leftover sweep will retry');
     });
-    this.untrack(name);
     metrics.helperOutcome(request.operation, result.ok ? 'succeeded' : result.reason);
     if (!result.ok) {
       // A list helper that never started is how an absent base directory looks; the orphan report skips it quietly.
@@ -368,6 +391,7 @@ export class HelperRunner {
   async removeHelper(operation: HelperOperation, volumeName: string, logger: Logger): Promise<boolean> {
     const name = helperPodName(operation, volumeName);
     this.untrack(name);
+    this.retries.delete(name);
     const existing = this.deps.cache.helper(name);
     if (!existing || existing.metadata?.deletionTimestamp) return false;
     logger.info({ helper: name }, 'deleting a helper pod whose work is no longer wanted');
@@ -400,6 +424,26 @@ export class HelperRunner {
     }
     const neverStarted = timedOut && helperNeverStarted(pod);
     return { ok: false, podName: name, reason: outcome.reason, message, ...(neverStarted ? { neverStarted } : {}) };
+  }
+
+  /** Helpers waiting out a retry backoff after a failure. */
+  get backingOff(): number {
+    const now = this.deps.clock();
+    let n = 0;
+    for (const r of this.retries.values()) if (r.notBefore > now) n++;
+    return n;
+  }
+
+  /** Counts a failure (and sets when the next attempt may start) or forgets the failures after a success. */
+  private recordOutcome(name: string, ok: boolean, now: number): void {
+    if (ok) {
+      this.retries.delete(name);
+      return;
+    }
+    const failures = (this.retries.get(name)?.failures ?? 0) + 1;
+    const { retryBaseSeconds = 1, retryMaxSeconds = 300 } = this.deps.settings;
+    const delay = backoffSeconds(failures, retryBaseSeconds, retryMaxSeconds, this.deps.random);
+    this.retries.set(name, { failures, notBefore: now + delay * 1000 });
   }
 
   private untrack(name: string): void {

@@ -15,6 +15,7 @@ import {
 } from '../src/domain/constants.js';
 import { claimClassName, volumeClassName } from '../src/domain/class-name.js';
 import { volumeNameForClaim } from '../src/domain/names.js';
+import { claimNamesOfPod } from '../src/domain/pod-claims.js';
 import type { HelperOperation } from '../src/domain/names.js';
 import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
 import { retryAfterSeconds, type KubeClients } from '../src/kube/client.js';
@@ -149,11 +150,7 @@ export class ProvisionerManager {
     this.claims.addIndex(INDEX_CLASS, (c) => (claimClassName(c) ? [claimClassName(c)] : []));
     this.volumes.addIndex(INDEX_CLASS, (v) => (volumeClassName(v) ? [volumeClassName(v)] : []));
     this.nodes.addIndex(INDEX_HOSTNAME, (n) => [n.metadata?.labels?.[LABEL_HOSTNAME] ?? n.metadata?.name ?? '']);
-    this.pods.addIndex(INDEX_CLAIM, (p) =>
-      (p.spec?.volumes ?? []).flatMap((v) =>
-        v.persistentVolumeClaim ? [`${p.metadata?.namespace ?? ''}/${v.persistentVolumeClaim.claimName}`] : [],
-      ),
-    );
+    this.pods.addIndex(INDEX_CLAIM, (p) => claimNamesOfPod(p).map((c) => `${p.metadata?.namespace ?? ''}/${c}`));
 
     const cache = this.cache();
     this.api = new ProvisionerApi(core);
@@ -180,6 +177,8 @@ export class ProvisionerManager {
         capabilities: config.helperCapabilities,
         timeoutSeconds: config.helperTimeoutSeconds,
         maxPerNode: config.maxHelpersPerNode,
+        retryBaseSeconds: config.retryBaseDelaySeconds,
+        retryMaxSeconds: config.retryMaxDelaySeconds,
       },
     });
     const provision = new ProvisionController({
@@ -256,9 +255,8 @@ export class ProvisionerManager {
     });
     // A pod waiting for a claim is what lets a selected node be used: its arrival or change requeues the claims.
     const enqueueConsumed = (p: V1Pod) => {
-      for (const v of p.spec?.volumes ?? []) {
-        const claimName = v.persistentVolumeClaim?.claimName;
-        const claim = claimName ? this.claims.get(`${p.metadata?.namespace ?? ''}/${claimName}`) : undefined;
+      for (const claimName of claimNamesOfPod(p)) {
+        const claim = this.claims.get(`${p.metadata?.namespace ?? ''}/${claimName}`);
         if (claim && !claim.spec?.volumeName) enqueueClaim(claim);
       }
     };

@@ -75,4 +75,41 @@ describe('a selected node is used only for a pod waiting for the claim', () => {
     expect(helper?.spec?.priorityClassName).toBeUndefined();
     await suite.ns.waitForPhase('tenant-app', ['Succeeded']);
   });
+
+  it('a generic ephemeral volume: the pod that owns the claim is its consumer, so it binds on the tainted node', async () => {
+    await suite.ns.createPod({
+      metadata: { name: 'eph' },
+      spec: {
+        restartPolicy: 'Never',
+        terminationGracePeriodSeconds: 1,
+        nodeSelector: { 'kubernetes.io/hostname': 'hpp-gpu' },
+        tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
+        containers: [
+          {
+            name: 'main',
+            image: 'busybox:1.36',
+            command: ['sh', '-c', 'echo ok > /scratch/f'],
+            volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
+          },
+        ],
+        volumes: [
+          {
+            name: 'scratch',
+            ephemeral: {
+              volumeClaimTemplate: {
+                spec: {
+                  storageClassName: 'microk8s-hostpath',
+                  accessModes: ['ReadWriteOnce'],
+                  resources: { requests: { storage: '1Gi' } },
+                },
+              },
+            },
+          },
+        ],
+      },
+    });
+    const pv = await waitForBound(suite.ns.name, 'eph-scratch');
+    expect(pv.spec?.nodeAffinity?.required?.nodeSelectorTerms[0]?.matchExpressions?.[0]?.values).toEqual(['hpp-gpu']);
+    await suite.ns.waitForPhase('eph', ['Succeeded']);
+  });
 });

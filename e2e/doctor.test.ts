@@ -1,15 +1,16 @@
 /**
  * `hostpath-provisioner doctor` on the real control plane: things are broken on purpose — a pod pinned with
- * spec.nodeName, a NoExecute taint the claim's pod does not tolerate, a missing StorageClass, a missing RBAC verb — and
+ * spec.nodeName, a NoExecute taint the claim's pod does not tolerate, a missing StorageClass, a missing RBAC verb,
+ * Pod Security refusing the helpers, no default StorageClass — and
  * each diagnosis and its fix text is checked, with the exit codes (1 needs attention, 2 could not look).
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import { kubeconfigPath, loadKubeConfig, REPO_ROOT, waitFor } from './support/cluster.js';
 import { provisionerSuite } from './support/suite.js';
-import { claim, consumerPod, createClaim, waitForEvent } from './support/volumes.js';
+import { claim, consumerPod, core, createClaim, storage, waitForBound, waitForEvent } from './support/volumes.js';
 import type { Finding } from '../src/domain/diagnosis.js';
 
 const suite = provisionerSuite('doctor');
@@ -91,6 +92,59 @@ describe('doctor', () => {
       summary: `cannot get pods/log in ${namespace}`,
       fix: 'apply manifests/base/rbac.yaml (it grants exactly what the code uses)',
     });
+  });
+
+  it('names Pod Security refusing the helpers, on the namespace and on the claim, with the fix', async () => {
+    const namespace = suite.provisioner.namespace;
+    const label = (value: string | null) =>
+      core.patchNamespace({
+        name: namespace,
+        body: [
+          value === null
+            ? { op: 'remove', path: '/metadata/labels/pod-security.kubernetes.io~1enforce' }
+            : { op: 'add', path: '/metadata/labels/pod-security.kubernetes.io~1enforce', value },
+        ],
+      });
+    await label('baseline');
+    try {
+      await createClaim(suite.ns.name, claim('refused'));
+      await suite.ns.createPod(consumerPod('refused-app', 'refused', 'true', { node: 'hpp-plain' }));
+      await waitForEvent('PersistentVolumeClaim', 'refused', suite.ns.name, 'ProvisioningFailed', /PodSecurity/);
+      const { findings } = doctor('--namespace', suite.ns.name, '--claim', 'refused');
+      expect(about(findings, `namespace ${namespace}`)).toEqual({
+        subject: `namespace ${namespace}`,
+        status: 'attention',
+        summary:
+          'Pod Security enforces baseline: every helper pod (hostPath volume, root) is refused, so no claim can bind',
+        fix: `kubectl label namespace ${namespace} pod-security.kubernetes.io/enforce=privileged --overwrite`,
+      });
+      const stuck = about(findings, `claim ${suite.ns.name}/refused`);
+      expect(stuck?.summary).toMatch(
+        /^last ProvisioningFailed: .*the API server refused the helper pod: .*PodSecurity/,
+      );
+      expect(stuck?.fix).toMatch(/pod-security.kubernetes.io\/enforce=privileged/);
+    } finally {
+      await label(null);
+    }
+    await waitForBound(suite.ns.name, 'refused', { timeoutMs: 90_000 });
+  });
+
+  it('says when no StorageClass is the default', async () => {
+    const annotate = (value: string) =>
+      storage.patchStorageClass(
+        {
+          name: 'microk8s-hostpath',
+          body: { metadata: { annotations: { 'storageclass.kubernetes.io/is-default-class': value } } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    await annotate('false');
+    try {
+      const f = about(doctor('--claim', 'none').findings, 'default StorageClass');
+      expect(f?.summary).toBe('no StorageClass is the default: claims that name no class stay Pending');
+    } finally {
+      await annotate('true');
+    }
   });
 
   it('exits 2 when it cannot look at the cluster', () => {

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestNamespace, waitFor, type TestNamespace } from './support/cluster.js';
+import { logLines } from './support/faults.js';
 import { applyDefaultStorageClass, startProvisioner, type Provisioner } from './support/provisioner.js';
 import {
   claim,
@@ -63,6 +64,12 @@ describe('helper failures', () => {
       return (again.count ?? 1) >= 2;
     });
     expect((await liveHelpers(provisioner.namespace)).length).toBeLessThanOrEqual(1);
+    // Retried with backoff (1 s, 2 s, 4 s, … with jitter), not in a loop: over 10 s, a handful of helpers at most.
+    await new Promise((r) => setTimeout(r, 10_000));
+    const made = logLines(provisioner, /^created helper pod$/).filter((l) =>
+      String(l['helper']).startsWith('hostpath-create-'),
+    );
+    expect(made.length).toBeLessThanOrEqual(6);
 
     const namespace = provisioner.namespace;
     await provisioner.stop();

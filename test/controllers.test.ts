@@ -109,7 +109,7 @@ async function settle(
 ): Promise<ReconcileResult> {
   for (let i = 0; i < 50; i++) {
     const result = await controller.reconcile(key, ctx);
-    if (!result || runner.inProgress === 0) return result;
+    if (!result || runner.inProgress + runner.backingOff === 0) return result;
     await new Promise((r) => setImmediate(r));
     now += result.requeueAfterSeconds * 1000;
   }
@@ -572,6 +572,28 @@ describe('DeleteController', () => {
     );
   });
 
+  it('refuses a hand-made PV named like the end of a live volume directory (not the directory of its claim)', async () => {
+    const live = `${BASE}/t1-squat-pvc-50d61bcb-e344-45e2-8723-de2501fd91c1`;
+    const squatter = released({ claimRef: { namespace: 't1', name: 'ghost', uid: '0' } }, live);
+    squatter.metadata!.name = 'de2501fd91c1';
+    cache.pvs.set('de2501fd91c1', squatter);
+    expect(await settle(deleter(), 'de2501fd91c1')).toEqual({ requeueAfterSeconds: 300 });
+    expect(kube.calls.map((c) => c[0])).toEqual(['readVolume']);
+    expect(events.recorded[0]?.[3]).toBe(
+      `refusing to remove the volume's directory: ${live} is not the directory provisioned for claim t1/ghost (that would end in t1-ghost-de2501fd91c1); the data is left in place`,
+    );
+  });
+
+  it('refuses a directory another PV points at too', async () => {
+    cache.pvs.set('pvc-u1', released());
+    const twin = released({}, `${BASE}/default-data-pvc-u1`);
+    twin.metadata!.name = 'pvc-twin';
+    cache.pvs.set('pvc-twin', { ...twin, status: { phase: 'Bound' } });
+    expect(await settle(deleter(), 'pvc-u1')).toEqual({ requeueAfterSeconds: 300 });
+    expect(events.recorded[0]?.[3]).toMatch(/another PersistentVolume \(pvc-twin\) points at the same directory/);
+    expect(kube.calls.map((c) => c[0])).not.toContain('createPod');
+  });
+
   it('accepts a pvDir of a class of ours as a base directory', async () => {
     cache.classes.set('usb', {
       metadata: { name: 'usb' },
@@ -862,6 +884,22 @@ describe('HelperRunner.step', () => {
     });
     expect(kube.calls).toEqual([['createPod', 'hostpath-create-pvc-a']]);
     expect(r.activeOnNode('w1')).toBe(1);
+  });
+
+  it('a failed helper is made again only after its backoff, whatever brings its owner back', async () => {
+    kubelet({ phase: 'Failed', containerStatuses: [helperContainer({ terminated: { exitCode: 1 } })] });
+    const r = limited();
+    await r.step(request('pvc-a'), silentLogger); // created
+    await new Promise((resolve) => setImmediate(resolve)); // the fake kubelet fails it
+    const failed = await r.step(request('pvc-a'), silentLogger);
+    expect(failed.done && !failed.result.ok).toBe(true);
+    // An event (a pod update, a resync) brings the claim back at once: no new helper yet.
+    const early = await r.step(request('pvc-a'), silentLogger);
+    expect(early).toMatchObject({ done: false, message: 'retrying after 1 failed helper pod(s), with backoff' });
+    expect(kube.calls.filter((c) => c[0] === 'createPod')).toHaveLength(1);
+    now += 60_000;
+    await r.step(request('pvc-a'), silentLogger);
+    expect(kube.calls.filter((c) => c[0] === 'createPod')).toHaveLength(2);
   });
 
   it('two reconciles at once cannot both pass the per-node limit', async () => {

@@ -3,8 +3,10 @@ import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@ku
 import {
   diagnoseClaim,
   diagnoseClasses,
+  diagnoseHelperNamespace,
   diagnoseLease,
   diagnoseNode,
+  diagnoseProvisionerPods,
   diagnoseReleasedVolume,
   doctorExitCode,
   type ClaimFacts,
@@ -249,5 +251,32 @@ describe('diagnoseNode, diagnoseLease, diagnoseReleasedVolume, doctorExitCode', 
         { subject: 'b', status: 'attention', summary: '' },
       ]),
     ).toBe(1);
+  });
+});
+
+describe('diagnoseHelperNamespace, diagnoseProvisionerPods', () => {
+  it.each([
+    ['privileged', 'ok'],
+    [undefined, 'ok'],
+    ['baseline', 'attention'],
+    ['restricted', 'attention'],
+  ] as const)('Pod Security enforce %s: %s', (level, status) => {
+    const labels: Record<string, string> = level ? { 'pod-security.kubernetes.io/enforce': level } : {};
+    expect(diagnoseHelperNamespace({ metadata: { name: 'hpp', labels } }).status).toBe(status);
+  });
+
+  it('counts Ready provisioner pods and names their image', () => {
+    const pod = (ready: string): V1Pod => ({
+      metadata: { name: 'p' },
+      spec: { containers: [{ name: 'c', image: 'hostpath-provisioner:0.1.0' }] },
+      status: { conditions: [{ type: 'Ready', status: ready }] },
+    });
+    expect(diagnoseProvisionerPods([])).toBeUndefined();
+    expect(diagnoseProvisionerPods([pod('True'), pod('False')])).toEqual({
+      subject: 'provisioner pods',
+      status: 'ok',
+      summary: '1/2 pod(s) Ready, image hostpath-provisioner:0.1.0',
+    });
+    expect(diagnoseProvisionerPods([pod('False')])?.status).toBe('attention');
   });
 });

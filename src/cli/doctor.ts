@@ -13,13 +13,16 @@ import { LABEL_HOSTNAME } from '../domain/constants.js';
 import {
   diagnoseClaim,
   diagnoseClasses,
+  diagnoseHelperNamespace,
   diagnoseLease,
   diagnoseNode,
+  diagnoseProvisionerPods,
   diagnoseReleasedVolume,
   doctorExitCode,
   type Finding,
 } from '../domain/diagnosis.js';
 import { helperPodName, volumeNameForClaim } from '../domain/names.js';
+import { claimNamesOfPod } from '../domain/pod-claims.js';
 import { TOLERATION_POLICIES, type TolerationPolicy } from '../domain/tolerations.js';
 import { apiErrorMessage, apiStatusCode, loadKubeConfig } from '../kube/client.js';
 
@@ -80,7 +83,8 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   const findings: Finding[] = [];
   let lease: V1Lease | undefined;
   let namespace = options.provisionerNamespace;
-  for (const ns of namespace ? [namespace] : PROVISIONER_NAMESPACES) {
+  const searched = namespace ? [namespace] : PROVISIONER_NAMESPACES;
+  for (const ns of searched) {
     lease = await coordination.readNamespacedLease({ name: options.leaseName, namespace: ns }).catch((err: unknown) => {
       if (apiStatusCode(err) === 404) return undefined;
       throw err;
@@ -91,7 +95,17 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
     }
   }
   namespace ??= PROVISIONER_NAMESPACES[0] ?? 'hostpath-provisioner';
-  findings.push(diagnoseLease(lease, now));
+  findings.push(diagnoseLease(lease, now, searched));
+  const [own, helperNamespace] = await Promise.all([
+    core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/name=hostpath-provisioner' }),
+    core.readNamespace({ name: namespace }).catch((err: unknown) => {
+      if (apiStatusCode(err) === 404) return undefined;
+      throw err;
+    }),
+  ]);
+  const pods = diagnoseProvisionerPods(own.items);
+  if (pods) findings.push(pods);
+  findings.push(diagnoseHelperNamespace(helperNamespace));
 
   const [classes, nodes, claims, volumes, helpers] = await Promise.all([
     storage.listStorageClass(),
@@ -127,7 +141,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
     const ns = claim.metadata?.namespace ?? '';
     if (!podsByNamespace.has(ns)) podsByNamespace.set(ns, (await core.listNamespacedPod({ namespace: ns })).items);
     const consumers = (podsByNamespace.get(ns) ?? []).filter((p) =>
-      (p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim.metadata?.name),
+      claimNamesOfPod(p).includes(claim.metadata?.name ?? ''),
     );
     const finding = diagnoseClaim({
       claim,

@@ -1,6 +1,7 @@
 import type {
   CoreV1Event,
   V1Lease,
+  V1Namespace,
   V1Node,
   V1PersistentVolume,
   V1PersistentVolumeClaim,
@@ -315,14 +316,16 @@ export function diagnoseReleasedVolume(
  *
  * @param lease - the Lease, or undefined when it does not exist.
  * @param nowMs - the current time, ms since the epoch.
+ * @param searched - the namespaces it was looked for in (for the message).
  */
-export function diagnoseLease(lease: V1Lease | undefined, nowMs: number): Finding {
+export function diagnoseLease(lease: V1Lease | undefined, nowMs: number, searched: readonly string[] = []): Finding {
   const subject = 'provisioner';
   if (!lease) {
+    const where = searched.length ? ` in namespace ${searched.join(' or ')}` : '';
     return attention(
       subject,
-      'no leader-election Lease: the provisioner is not running',
-      'install it (README: Install)',
+      `no leader-election Lease${where}: the provisioner is not running there`,
+      'install it (README: Install), or name its namespace with --provisioner-namespace',
     );
   }
   const holder = lease.spec?.holderIdentity ?? '';
@@ -337,6 +340,50 @@ export function diagnoseLease(lease: V1Lease | undefined, nowMs: number): Findin
     );
   }
   return ok(subject, `leader ${holder}, Lease renewed ${ageSeconds}s ago`);
+}
+
+/**
+ * Checks that the namespace helpers run in admits them: its Pod Security `enforce` label must be `privileged` (or
+ * absent where the cluster default is privileged), since helpers use a hostPath volume and run as root. Pure.
+ *
+ * @param namespace - the provisioner's namespace object, or undefined when it does not exist.
+ */
+export function diagnoseHelperNamespace(namespace: V1Namespace | undefined): Finding {
+  const name = namespace?.metadata?.name ?? '';
+  const subject = `namespace ${name || '(provisioner)'}`;
+  if (!namespace) return attention(subject, 'the provisioner namespace does not exist', 'install the provisioner');
+  const level = namespace.metadata?.labels?.['pod-security.kubernetes.io/enforce'];
+  if (level === undefined || level === 'privileged') {
+    return ok(
+      subject,
+      `Pod Security enforce ${level ?? 'not set (the cluster default applies)'}: helpers are admitted${level ? '' : ' unless that default is stricter'}`,
+    );
+  }
+  return attention(
+    subject,
+    `Pod Security enforces ${level}: every helper pod (hostPath volume, root) is refused, so no claim can bind`,
+    `kubectl label namespace ${name} pod-security.kubernetes.io/enforce=privileged --overwrite`,
+  );
+}
+
+/**
+ * Checks the provisioner's own pods (label `app.kubernetes.io/name=hostpath-provisioner`): how many are Ready, and
+ * which image (version) they run. No pods is fine when it runs outside the cluster and the Lease is fresh. Pure.
+ *
+ * @param pods - pods of the provisioner namespace with that label.
+ */
+export function diagnoseProvisionerPods(pods: readonly V1Pod[]): Finding | undefined {
+  if (pods.length === 0) return undefined;
+  const ready = pods.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const images = [...new Set(pods.flatMap((p) => p.spec?.containers.map((c) => c.image ?? '') ?? []))].join(', ');
+  const summary = `${ready.length}/${pods.length} pod(s) Ready, image ${images}`;
+  return ready.length > 0
+    ? ok('provisioner pods', summary)
+    : attention(
+        'provisioner pods',
+        summary,
+        'kubectl -n <namespace> describe pod -l app.kubernetes.io/name=hostpath-provisioner',
+      );
 }
 
 /** Exit code of `doctor`: 0 when every finding is ok, 1 when one needs attention. */

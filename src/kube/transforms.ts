@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Volume, KubernetesObject, V1Node, V1Pod } from '@kubernetes/client-node';
 
 /**
  * Informer transforms (client-go's `SetTransform` / `TransformStripManagedFields`): what the provisioner never reads
@@ -48,7 +48,7 @@ export function stripNode(node: V1Node): V1Node {
 }
 
 /**
- * A Pending pod as the consumer index reads it: {@link stripCommon} metadata; of the spec only the claim volumes,
+ * A Pending pod as the consumer index reads it: {@link stripCommon} metadata; of the spec only the claim volumes (and generic ephemeral ones),
  * the tolerations and the node name; of the status only the phase. Containers (their env may hold literal secrets),
  * other volumes and the rest of the status are dropped.
  *
@@ -59,8 +59,13 @@ export function stripPendingPod(pod: V1Pod): V1Pod {
   const out = stripCommon(pod);
   const spec = pod.spec;
   const reduced: Record<string, unknown> = { containers: [] };
-  const claimVolumes = (spec?.volumes ?? []).flatMap((v) =>
-    v.persistentVolumeClaim ? [{ name: v.name, persistentVolumeClaim: v.persistentVolumeClaim }] : [],
+  // Claim volumes, and generic ephemeral volumes (their claim is `<pod>-<volume>`; the template is not needed).
+  const claimVolumes = (spec?.volumes ?? []).flatMap((v): V1Volume[] =>
+    v.persistentVolumeClaim
+      ? [{ name: v.name, persistentVolumeClaim: v.persistentVolumeClaim }]
+      : v.ephemeral
+        ? [{ name: v.name, ephemeral: {} }]
+        : [],
   );
   if (claimVolumes.length > 0) reduced['volumes'] = claimVolumes;
   if (spec?.tolerations !== undefined) reduced['tolerations'] = spec.tolerations;

@@ -16,6 +16,7 @@ import type {
   KubeWriter,
 } from '../../controllers/ports.js';
 import { LABEL_HOSTNAME } from '../../src/domain/constants.js';
+import { claimNamesOfPod } from '../../src/domain/pod-claims.js';
 
 /** A silent logger for tests. */
 export const silentLogger = pino({ level: 'silent' });
@@ -54,11 +55,7 @@ export class FakeCache implements ClusterCache {
     return this.nodes().find((n) => (n.metadata?.labels?.[LABEL_HOSTNAME] ?? n.metadata?.name) === hostname);
   }
   consumers(namespace: string, claimName: string) {
-    return this.pods.filter(
-      (p) =>
-        p.metadata?.namespace === namespace &&
-        (p.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claimName),
-    );
+    return this.pods.filter((p) => p.metadata?.namespace === namespace && claimNamesOfPod(p).includes(claimName));
   }
   helper(name: string) {
     return this.helperMap.get(name);
