@@ -3,7 +3,7 @@ import { volumeClassName } from '../src/domain/class-name.js';
 import { VOLUME_FINALIZER } from '../src/domain/constants.js';
 import { checkBaseDirectory, checkRemovablePath } from '../src/domain/paths.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
-import { helperPodName, volumeDirectoryName } from '../src/domain/names.js';
+import { helperPodName } from '../src/domain/names.js';
 import { decideVolume, volumeNode, volumePath, type VolumeDecision } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
@@ -141,7 +141,7 @@ export class DeleteController {
 
     const path = volumePath(pv) ?? '';
     const safe = checkRemovablePath(path, name, this.knownBaseDirectories());
-    const mismatch = safe.ok ? this.notItsOwnDirectory(pv, safe.leaf, path) : undefined;
+    const mismatch = safe.ok ? this.notItsOwnDirectory(pv, path) : undefined;
     if (!safe.ok || mismatch) {
       const reason = safe.ok ? mismatch : safe.reason;
       fail(`refusing to remove the volume's directory: ${reason ?? ''}; the data is left in place`);
@@ -202,21 +202,14 @@ export class DeleteController {
 
   /**
    * Why a safe-looking path is still not this PV's own directory, or undefined when it is: another PV points at the
-   * same directory, or the directory is not the one provisioned for the PV's claim (`<namespace>-<claim>-<pv>`, the
-   * layout we and the addon write) — so a hand-made PV named like the end of a live volume's directory cannot
-   * remove that volume's data.
+   * same directory — so a hand-made PV named like the end of a live volume's directory (the name-suffix rule alone
+   * accepts `<uid part>`) cannot remove that volume's data. (The claim in the PV's claimRef is not compared with the
+   * directory name: a PV re-bound to another claim keeps the directory of the claim it was made for.)
    */
-  private notItsOwnDirectory(pv: V1PersistentVolume, leaf: string, path: string): string | undefined {
+  private notItsOwnDirectory(pv: V1PersistentVolume, path: string): string | undefined {
     const name = pv.metadata?.name ?? '';
     const other = this.deps.cache.volumes().find((v) => v.metadata?.name !== name && volumePath(v) === path);
     if (other) return `another PersistentVolume (${other.metadata?.name ?? ''}) points at the same directory ${path}`;
-    const ref = pv.spec?.claimRef;
-    if (ref?.namespace && ref.name) {
-      const expected = volumeDirectoryName(ref.namespace, ref.name, name);
-      if (leaf !== expected) {
-        return `${path} is not the directory provisioned for claim ${ref.namespace}/${ref.name} (that would end in ${expected})`;
-      }
-    }
     return undefined;
   }
 

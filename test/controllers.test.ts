@@ -572,15 +572,18 @@ describe('DeleteController', () => {
     );
   });
 
-  it('refuses a hand-made PV named like the end of a live volume directory (not the directory of its claim)', async () => {
+  it('refuses a hand-made PV named like the end of a live volume directory (another PV points there)', async () => {
     const live = `${BASE}/t1-squat-pvc-50d61bcb-e344-45e2-8723-de2501fd91c1`;
+    const victim = released({}, live);
+    victim.metadata!.name = 'pvc-50d61bcb-e344-45e2-8723-de2501fd91c1';
+    cache.pvs.set(victim.metadata!.name, { ...victim, status: { phase: 'Bound' } });
     const squatter = released({ claimRef: { namespace: 't1', name: 'ghost', uid: '0' } }, live);
     squatter.metadata!.name = 'de2501fd91c1';
     cache.pvs.set('de2501fd91c1', squatter);
     expect(await settle(deleter(), 'de2501fd91c1')).toEqual({ requeueAfterSeconds: 300 });
     expect(kube.calls.map((c) => c[0])).toEqual(['readVolume']);
     expect(events.recorded[0]?.[3]).toBe(
-      `refusing to remove the volume's directory: ${live} is not the directory provisioned for claim t1/ghost (that would end in t1-ghost-de2501fd91c1); the data is left in place`,
+      `refusing to remove the volume's directory: another PersistentVolume (pvc-50d61bcb-e344-45e2-8723-de2501fd91c1) points at the same directory ${live}; the data is left in place`,
     );
   });
 

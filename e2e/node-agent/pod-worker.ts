@@ -216,6 +216,7 @@ export class PodWorker {
           root: this.ctx.root,
           node: this.ctx.node,
           podDir: this.podDir(),
+          podName: pod.metadata?.name ?? '',
         });
         ready = await prepareVolumes({ core: this.ctx.core, root: this.ctx.root, node: this.ctx.node }, pod, plan);
       } catch (err) {

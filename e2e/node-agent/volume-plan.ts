@@ -40,11 +40,12 @@ export function nodeHostPath(root: string, node: string, path: string): string {
 /**
  * Plan every volume of a pod.
  *
- * @param dirs `root`: the folder of node folders; `node`: the pod's node; `podDir`: the pod's own folder.
+ * @param dirs `root`: the folder of node folders; `node`: the pod's node; `podDir`: the pod's own folder;
+ *   `podName`: for generic ephemeral volumes, whose claim is `<pod>-<volume>` (as the kubelet resolves them).
  */
 export function planPodVolumes(
   volumes: readonly V1Volume[] | undefined,
-  dirs: { root: string; node: string; podDir: string },
+  dirs: { root: string; node: string; podDir: string; podName?: string },
 ): PlannedVolume[] {
   return (volumes ?? []).map((v): PlannedVolume => {
     const own = posix.join(dirs.podDir, 'volumes', v.name);
@@ -66,6 +67,14 @@ export function planPodVolumes(
         kind: 'claim',
         claimName: v.persistentVolumeClaim.claimName,
         readOnly: v.persistentVolumeClaim.readOnly ?? false,
+      };
+    }
+    if (v.ephemeral) {
+      return {
+        name: v.name,
+        kind: 'claim',
+        claimName: `${dirs.podName ?? ''}-${v.name}`,
+        readOnly: false,
       };
     }
     if (v.emptyDir) return { name: v.name, kind: 'emptyDir', hostDir: own, medium: v.emptyDir.medium ?? '' };
