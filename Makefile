@@ -35,7 +35,7 @@ $(DEPS): package-lock.json package.json | $(NODE_STAMP)
 .PHONY: help deps build lint typecheck test-unit test-e2e test run demo clean image deploy
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: $(DEPS) ## install Node 24 (if needed) and the npm dependencies
 

@@ -237,7 +237,7 @@ export const configFields: { readonly [K in keyof Config]-?: FieldSpec } = {
   helperTimeoutSeconds: {
     flag: '--helper-timeout',
     env: 'HELPER_TIMEOUT',
-    help: 'seconds a helper pod may stay Pending/unschedulable before the attempt fails',
+    help: 'seconds a helper pod may stay Pending or run before the attempt fails',
     default: () => 120,
   },
   maxHelpersPerNode: {
