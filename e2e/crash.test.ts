@@ -4,13 +4,14 @@
  * PV created; delete helper running; directory removed and PV object deleted but our finalizer still on it.
  * Every case ends with exactly one PV per live claim, no helper left, and no directory removed that a PV points to.
  */
-import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { V1PersistentVolume, V1Pod } from '@kubernetes/client-node';
-import { createTestNamespace, waitFor, type TestNamespace } from './support/cluster.js';
+import { createTestNamespace, nodePath, waitFor, type TestNamespace } from './support/cluster.js';
 import { actWhen, FAST_LEASE_ARGS, pause, resume } from './support/faults.js';
 import { applyDefaultStorageClass, startProvisioner, type Provisioner } from './support/provisioner.js';
 import {
+  applyStorageClass,
   claim,
   consumerPod,
   core,
@@ -23,10 +24,18 @@ import {
   waitForBound,
   waitForVolumeGone,
   drainNamespace,
+  storage,
 } from './support/volumes.js';
 
 const HELPERS = { labelSelector: 'app.kubernetes.io/managed-by=hostpath-provisioner' };
 const NODE = 'hpp-plain';
+/**
+ * A class whose base directory's parent can be made unmountable on NODE (a regular file in its place): its create
+ * helper then stays ContainerCreating until the file goes, so the helper cannot succeed before the provisioner is
+ * frozen, however late the test's watch reports it.
+ */
+const HELD_CLASS = 'hpp-crash-held';
+const HELD_PARENT = '/srv/hpp-crash-held';
 
 let ns: TestNamespace;
 let provisioner: Provisioner | undefined;
@@ -34,6 +43,15 @@ let namespace: string;
 
 beforeAll(async () => {
   await applyDefaultStorageClass();
+  await applyStorageClass({
+    metadata: { name: HELD_CLASS },
+    provisioner: 'microk8s.io/hostpath',
+    volumeBindingMode: 'WaitForFirstConsumer',
+    reclaimPolicy: 'Delete',
+    parameters: { pvDir: `${HELD_PARENT}/base` },
+  });
+  rmSync(nodePath(NODE, HELD_PARENT), { recursive: true, force: true });
+  rmSync(held(), { recursive: true, force: true });
   provisioner = await startProvisioner({ args: FAST_LEASE_ARGS });
   namespace = provisioner.namespace;
   ns = await createTestNamespace('crash');
@@ -46,6 +64,31 @@ afterAll(async () => {
     if (ns) await drainNamespace(ns);
     await provisioner.stop();
   } else await ns?.cleanup();
+  await storage.deleteStorageClass({ name: HELD_CLASS }).catch(() => undefined);
+  releaseHelpers();
+  rmSync(nodePath(NODE, HELD_PARENT), { recursive: true, force: true });
+});
+
+/** Where HELD_PARENT is kept while a regular file stands in its place. */
+const held = () => `${nodePath(NODE, HELD_PARENT)}.held`;
+
+/** Makes HELD_CLASS's base unmountable on NODE: its helpers wait (ContainerCreating) until {@link releaseHelpers}. */
+function holdHelpers(): void {
+  mkdirSync(nodePath(NODE, '/srv'), { recursive: true });
+  if (existsSync(nodePath(NODE, HELD_PARENT))) renameSync(nodePath(NODE, HELD_PARENT), held());
+  writeFileSync(nodePath(NODE, HELD_PARENT), 'not a directory\n');
+}
+
+/** Undoes {@link holdHelpers}: the waiting helpers mount and run. */
+function releaseHelpers(): void {
+  const path = nodePath(NODE, HELD_PARENT);
+  if (existsSync(path) && lstatSync(path).isFile()) rmSync(path);
+  if (existsSync(held())) renameSync(held(), path);
+}
+
+// A failed case must not leave the provisioner frozen for the next one (SIGCONT to a running process is harmless).
+afterEach(() => {
+  if (provisioner) resume(provisioner);
 });
 
 /** SIGKILLs the frozen provisioner and starts a new one in the same namespace (it waits for the Lease to expire). */
@@ -89,22 +132,24 @@ async function expectConsistent(): Promise<void> {
   }
 }
 
-async function claimAndPod(name: string): Promise<string> {
-  const c = await createClaim(ns.name, claim(name));
+async function claimAndPod(name: string, className?: string): Promise<string> {
+  const c = await createClaim(ns.name, claim(name, className ? { className } : {}));
   await ns.createPod(consumerPod(`${name}-app`, name, 'echo ok > /data/f', { node: NODE }));
   return `pvc-${c.metadata!.uid!}`;
 }
 
 describe('crash safety (SIGSTOP at an observed step, then SIGKILL and restart)', () => {
   it('killed after the create helper was created: exactly one PV, claim Bound, no helper left', async () => {
+    holdHelpers();
     const frozen = await freezeOnHelper(forClaim('step1'));
     try {
-      const pvName = await claimAndPod('step1');
+      const pvName = await claimAndPod('step1', HELD_CLASS);
       await frozen.ready;
       expect((await liveHelpers(namespace)).map((p) => p.metadata?.name)).toContain(`hostpath-create-${pvName}`);
       expect(await readVolume(pvName)).toBeUndefined();
     } finally {
       frozen.stop();
+      releaseHelpers();
     }
     await killAndRestart();
     const pv = await waitForBound(ns.name, 'step1');
@@ -114,13 +159,16 @@ describe('crash safety (SIGSTOP at an observed step, then SIGKILL and restart)',
   });
 
   it('killed after the create helper succeeded, before the PV exists: the helper is adopted, one PV, no helper left', async () => {
+    // The helper is held on the node until the provisioner is frozen, then let go to succeed while it is.
+    holdHelpers();
     const frozen = await freezeOnHelper(forClaim('step2'));
     let pvName: string;
     try {
-      pvName = await claimAndPod('step2');
+      pvName = await claimAndPod('step2', HELD_CLASS);
       await frozen.ready;
     } finally {
       frozen.stop();
+      releaseHelpers();
     }
     const helper = `hostpath-create-${pvName}`;
     await waitFor(
@@ -169,11 +217,13 @@ describe('crash safety (SIGSTOP at an observed step, then SIGKILL and restart)',
     try {
       await core.deleteNamespacedPod({ name: 'step1-app', namespace: ns.name, gracePeriodSeconds: 0 });
       await ns.waitForPodGone('step1-app');
+      holdHelpers();
       await core.deleteNamespacedPersistentVolumeClaim({ name: 'step1', namespace: ns.name });
       const helper = await frozen.ready;
       expect(helper.metadata?.labels?.['hostpath-provisioner.io/operation']).toBe('delete');
     } finally {
       frozen.stop();
+      releaseHelpers();
     }
     expect(await readVolume(pv.metadata!.name!)).toBeDefined();
     await killAndRestart();
