@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
+import type { V1Container, V1Node, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
 import {
   diagnoseClaim,
   diagnoseClasses,
@@ -7,9 +7,13 @@ import {
   diagnoseLease,
   diagnoseNode,
   diagnoseProvisionerPods,
+  diagnoseReadiness,
   diagnoseReleasedVolume,
   doctorExitCode,
+  readinessTarget,
   type ClaimFacts,
+  type Finding,
+  type ReadinessOutcome,
 } from '../src/domain/diagnosis.js';
 
 const NAMES = ['microk8s.io/hostpath'];
@@ -278,5 +282,96 @@ describe('diagnoseHelperNamespace, diagnoseProvisionerPods', () => {
       summary: '1/2 pod(s) Ready, image hostpath-provisioner:0.1.0',
     });
     expect(diagnoseProvisionerPods([pod('False')])?.status).toBe('attention');
+  });
+});
+
+describe('readinessTarget, diagnoseReadiness', () => {
+  const provisioner = (patch: { ip?: string; container?: Partial<V1Container> }): V1Pod => ({
+    metadata: { name: 'hpp-1', namespace: 'hpp' },
+    spec: { containers: [{ name: 'hostpath-provisioner', ...patch.container }] },
+    status: patch.ip ? { podIP: patch.ip } : {},
+  });
+  const metricsPort = { ports: [{ name: 'metrics', containerPort: 9090 }] };
+
+  it.each<[string, Parameters<typeof provisioner>[0], string | undefined]>([
+    [
+      'the Deployment as shipped',
+      {
+        ip: '10.1.0.5',
+        container: { ...metricsPort, readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' } } },
+      },
+      'http://10.1.0.5:9090/readyz',
+    ],
+    [
+      'no probe: the metrics port and /readyz',
+      { ip: '10.1.0.5', container: metricsPort },
+      'http://10.1.0.5:9090/readyz',
+    ],
+    [
+      'a numbered probe port',
+      { ip: '10.1.0.5', container: { readinessProbe: { httpGet: { path: 'ready', port: 8080 } } } },
+      'http://10.1.0.5:8080/ready',
+    ],
+    ['IPv6 pod IP', { ip: 'fd00::5', container: metricsPort }, 'http://[fd00::5]:9090/readyz'],
+    ['no pod IP yet', { container: metricsPort }, undefined],
+    ['no such port', { ip: '10.1.0.5' }, undefined],
+    [
+      'HTTPS probe',
+      {
+        ip: '10.1.0.5',
+        container: { ...metricsPort, readinessProbe: { httpGet: { port: 'metrics', scheme: 'HTTPS' } } },
+      },
+      undefined,
+    ],
+  ])('%s', (_n, patch, url) => {
+    expect(readinessTarget(provisioner(patch))?.url).toBe(url);
+  });
+
+  const target = { pod: 'hpp-1', namespace: 'hpp', url: 'http://10.1.0.5:9090/readyz' };
+  it.each<[string, ReadinessOutcome, Finding]>([
+    [
+      'ready leader',
+      { kind: 'answer', statusCode: 200, body: 'ok: leader\n' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'ok',
+        summary: 'http://10.1.0.5:9090/readyz answers 200: ok: leader',
+      },
+    ],
+    [
+      'not ready',
+      { kind: 'answer', statusCode: 503, body: 'not ready (standby): caches not synced\n' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'attention',
+        summary: 'http://10.1.0.5:9090/readyz answers 503: not ready (standby): caches not synced: not ready',
+        fix: 'kubectl -n hpp logs hpp-1',
+      },
+    ],
+    [
+      'not ready, empty body',
+      { kind: 'answer', statusCode: 500, body: '' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'attention',
+        summary: 'http://10.1.0.5:9090/readyz answers 500: not ready',
+        fix: 'kubectl -n hpp logs hpp-1',
+      },
+    ],
+    [
+      'unreachable is info, not attention',
+      { kind: 'error', message: 'no answer within 2 s' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'info',
+        summary: 'http://10.1.0.5:9090/readyz unreachable from here (no answer within 2 s); readiness not checked',
+      },
+    ],
+  ])('%s', (_n, outcome, finding) => {
+    expect(diagnoseReadiness(target, outcome)).toEqual(finding);
+  });
+
+  it('does not count info findings for the exit code', () => {
+    expect(doctorExitCode([{ subject: 'a', status: 'info', summary: '' }])).toBe(0);
   });
 });

@@ -17,9 +17,13 @@ import {
   diagnoseLease,
   diagnoseNode,
   diagnoseProvisionerPods,
+  diagnoseReadiness,
   diagnoseReleasedVolume,
   doctorExitCode,
+  readinessTarget,
   type Finding,
+  type ReadinessOutcome,
+  type ReadinessTarget,
 } from '../domain/diagnosis.js';
 import { helperPodName, volumeNameForClaim } from '../domain/names.js';
 import { claimNamesOfPod } from '../domain/pod-claims.js';
@@ -28,6 +32,9 @@ import { apiErrorMessage, apiStatusCode, loadKubeConfig } from '../kube/client.j
 
 /** Exit code when `doctor` could not look (no cluster, no permission to read). */
 export const EXIT_CANNOT_LOOK = 2;
+
+/** How long one readiness request to a provisioner pod may take, in milliseconds. */
+export const READINESS_TIMEOUT_MS = 2000;
 
 /** Namespaces searched for the provisioner's Lease when `--provisioner-namespace` is not given. */
 const PROVISIONER_NAMESPACES = ['hostpath-provisioner', 'kube-system'];
@@ -65,7 +72,8 @@ export interface DoctorOptions {
 }
 
 /**
- * Looks at the cluster read-only and diagnoses it: the provisioner (Lease), our StorageClasses, the
+ * Looks at the cluster read-only and diagnoses it: the provisioner (Lease, its pods and each pod's `/readyz`, asked
+ * over HTTP with a {@link READINESS_TIMEOUT_MS} timeout), the helper namespace, our StorageClasses, the
  * ServiceAccount's permissions (SubjectAccessReview), every node, every claim of ours not Bound and every Released PV
  * of ours not cleaned up.
  *
@@ -105,6 +113,8 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   ]);
   const pods = diagnoseProvisionerPods(own.items);
   if (pods) findings.push(pods);
+  const targets = own.items.map(readinessTarget).filter((t): t is ReadinessTarget => t !== undefined);
+  findings.push(...(await Promise.all(targets.map(async (t) => diagnoseReadiness(t, await askReadiness(t))))));
   findings.push(diagnoseHelperNamespace(helperNamespace));
 
   const [classes, nodes, claims, volumes, helpers] = await Promise.all([
@@ -171,6 +181,26 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   return findings;
 }
 
+/**
+ * Asks a provisioner pod's readiness endpoint once: GET with a {@link READINESS_TIMEOUT_MS} timeout that covers the
+ * body too. Never throws: a failure becomes an `error` outcome.
+ */
+export async function askReadiness(target: ReadinessTarget): Promise<ReadinessOutcome> {
+  try {
+    const res = await fetch(target.url, { signal: AbortSignal.timeout(READINESS_TIMEOUT_MS), redirect: 'manual' });
+    return { kind: 'answer', statusCode: res.status, body: await res.text() };
+  } catch (err) {
+    // Duck-typed, not instanceof: fetch's errors may come from another realm (e.g. under a test runner's VM).
+    const e = err as { name?: unknown; message?: unknown; cause?: { message?: unknown; code?: unknown } } | undefined;
+    const cause = typeof e?.cause?.message === 'string' ? e.cause.message : undefined;
+    const message =
+      e?.name === 'TimeoutError'
+        ? `no answer within ${READINESS_TIMEOUT_MS / 1000} s`
+        : (cause ?? (typeof e?.message === 'string' ? e.message : String(err)));
+    return { kind: 'error', message };
+  }
+}
+
 /** One finding per missing permission of the ServiceAccount (or one ok finding), from SubjectAccessReviews. */
 async function permissionFindings(
   authorization: AuthorizationV1Api,
@@ -213,15 +243,19 @@ async function permissionFindings(
   ];
 }
 
+/** The text output's mark of each finding status. */
+const STATUS_MARK: Readonly<Record<Finding['status'], string>> = { ok: 'OK', attention: '!!', info: '--' };
+
 /**
- * Formats findings for an 80-column terminal: one `OK`/`!!` line each, its fix indented below, and a closing count.
+ * Formats findings for an 80-column terminal: one line each marked `OK` (ok), `!!` (attention) or `--` (info: could
+ * not tell), its fix indented below, and a closing count of those that need attention.
  *
  * @param findings - from {@link runDoctor}.
  */
 export function formatFindings(findings: readonly Finding[]): string {
   const lines: string[] = [];
   for (const f of findings) {
-    lines.push(...wrap(`${f.status === 'ok' ? 'OK' : '!!'} ${f.subject}: ${f.summary}`, 80, '   '));
+    lines.push(...wrap(`${STATUS_MARK[f.status]} ${f.subject}: ${f.summary}`, 80, '   '));
     if (f.fix) lines.push(...wrap(`fix: ${f.fix}`, 77, '     ').map((l) => `   ${l}`));
   }
   const problems = findings.filter((f) => f.status === 'attention').length;

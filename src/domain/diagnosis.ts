@@ -20,8 +20,11 @@ import { isOurVolume, volumeHostname } from './volume.js';
 export interface Finding {
   /** What the finding is about, e.g. `claim default/data`, `node w1`, `StorageClass fast`. */
   readonly subject: string;
-  /** `ok`, or `attention` when something stops or will stop volumes from working. */
-  readonly status: 'ok' | 'attention';
+  /**
+   * `ok`; `attention` when something stops or will stop volumes from working; `info` when doctor could not tell (not
+   * allowed to read, not reachable from where it runs) — that is neither healthy nor a problem, and not counted.
+   */
+  readonly status: 'ok' | 'attention' | 'info';
   /** One line: what is the case. */
   readonly summary: string;
   /** One line: what to do about it (absent when nothing is to be done). */
@@ -31,6 +34,7 @@ export interface Finding {
 const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class';
 
 const ok = (subject: string, summary: string): Finding => ({ subject, status: 'ok', summary });
+const info = (subject: string, summary: string): Finding => ({ subject, status: 'info', summary });
 const attention = (subject: string, summary: string, fix?: string): Finding => ({
   subject,
   status: 'attention',
@@ -386,7 +390,78 @@ export function diagnoseProvisionerPods(pods: readonly V1Pod[]): Finding | undef
       );
 }
 
-/** Exit code of `doctor`: 0 when every finding is ok, 1 when one needs attention. */
+/** Exit code of `doctor`: 0 when no finding needs attention (`ok` and `info` ones), 1 when one does. */
 export function doctorExitCode(findings: readonly Finding[]): 0 | 1 {
   return findings.some((f) => f.status === 'attention') ? 1 : 0;
+}
+
+/** Where a provisioner pod answers its readiness check: from {@link readinessTarget}. */
+export interface ReadinessTarget {
+  /** The pod's name. */
+  readonly pod: string;
+  /** The pod's namespace. */
+  readonly namespace: string;
+  /** `http://<pod IP>:<port><path>`; an IPv6 pod IP in brackets. */
+  readonly url: string;
+}
+
+/** Port and path of the readiness check when the pod declares none: the Deployment's `metrics` port, `/readyz`. */
+const DEFAULT_READINESS = { port: 'metrics', path: '/readyz' } as const;
+
+/**
+ * The URL at which a provisioner pod answers its readiness check, as the kubelet probes it: the first container's
+ * `readinessProbe.httpGet` (a named port resolved through the container's ports), else the port named `metrics` and
+ * `/readyz` (manifests/base/deployment.yaml; served by src/runtime/http.ts). Pure.
+ *
+ * @param pod - a provisioner pod as read.
+ * @returns undefined when the pod has no IP yet, or no such port (nothing to probe).
+ */
+export function readinessTarget(pod: V1Pod): ReadinessTarget | undefined {
+  const ip = pod.status?.podIP;
+  if (!ip) return undefined;
+  const container = pod.spec?.containers.find((c) => c.readinessProbe?.httpGet) ?? pod.spec?.containers[0];
+  const probe = container?.readinessProbe?.httpGet;
+  const portRef: string | number = probe?.port ?? DEFAULT_READINESS.port;
+  const path = probe?.path ?? DEFAULT_READINESS.path;
+  const port =
+    typeof portRef === 'number' || /^\d+$/.test(portRef)
+      ? Number(portRef)
+      : container?.ports?.find((p) => p.name === portRef)?.containerPort;
+  if (port === undefined || probe?.scheme === 'HTTPS') return undefined;
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return {
+    pod: pod.metadata?.name ?? '',
+    namespace: pod.metadata?.namespace ?? '',
+    url: `http://${host}:${port}${path.startsWith('/') ? path : `/${path}`}`,
+  };
+}
+
+/** What one readiness request gave: an HTTP answer, or the error that stopped it (timeout, refused, no route). */
+export type ReadinessOutcome =
+  | { readonly kind: 'answer'; readonly statusCode: number; readonly body: string }
+  | { readonly kind: 'error'; readonly message: string };
+
+/**
+ * What a provisioner pod's readiness answer means. 200–399 is ready (the kubelet's rule), with the role the body names
+ * (`ok: leader`, `ok: standby`); any other status is not ready, with the reason the body gives. An error is `info`, not
+ * attention: from outside the cluster a pod IP is often not routable, so no answer says nothing about the pod. Pure.
+ *
+ * @param target - what was asked, from {@link readinessTarget}.
+ * @param outcome - what came back.
+ */
+export function diagnoseReadiness(target: ReadinessTarget, outcome: ReadinessOutcome): Finding {
+  const subject = `provisioner pod ${target.pod}`;
+  if (outcome.kind === 'error') {
+    return info(subject, `${target.url} unreachable from here (${outcome.message}); readiness not checked`);
+  }
+  const body = outcome.body.split('\n')[0]?.trim().slice(0, 200) ?? '';
+  const said = body ? `: ${body}` : '';
+  if (outcome.statusCode >= 200 && outcome.statusCode < 400) {
+    return ok(subject, `${target.url} answers ${outcome.statusCode}${said}`);
+  }
+  return attention(
+    subject,
+    `${target.url} answers ${outcome.statusCode}${said}: not ready`,
+    `kubectl -n ${target.namespace || '<namespace>'} logs ${target.pod}`,
+  );
 }
