@@ -2,6 +2,7 @@ import {
   AuthorizationV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  SchedulingV1Api,
   StorageV1Api,
   type CoreV1Event,
   type V1Lease,
@@ -14,6 +15,8 @@ import {
   diagnoseClaim,
   diagnoseClasses,
   diagnoseHelperNamespace,
+  diagnoseHelperPriorityClass,
+  diagnoseHelperQuotas,
   diagnoseLease,
   diagnoseNode,
   diagnoseProvisionerPods,
@@ -22,6 +25,7 @@ import {
   doctorExitCode,
   readinessTarget,
   type Finding,
+  type Readable,
   type ReadinessOutcome,
   type ReadinessTarget,
 } from '../domain/diagnosis.js';
@@ -29,12 +33,18 @@ import { helperPodName, volumeNameForClaim } from '../domain/names.js';
 import { claimNamesOfPod } from '../domain/pod-claims.js';
 import { TOLERATION_POLICIES, type TolerationPolicy } from '../domain/tolerations.js';
 import { apiErrorMessage, apiStatusCode, loadKubeConfig } from '../kube/client.js';
+import { configFields } from '../runtime/config.js';
 
 /** Exit code when `doctor` could not look (no cluster, no permission to read). */
 export const EXIT_CANNOT_LOOK = 2;
 
 /** How long one readiness request to a provisioner pod may take, in milliseconds. */
 export const READINESS_TIMEOUT_MS = 2000;
+
+/** `run`'s default `--helper-priority-class`, so doctor checks what the provisioner uses unless told otherwise. */
+const DEFAULT_HELPER_PRIORITY_CLASS = ((d: unknown) => (typeof d === 'string' ? d : ''))(
+  configFields.helperPriorityClassName.default(),
+);
 
 /** Namespaces searched for the provisioner's Lease when `--provisioner-namespace` is not given. */
 const PROVISIONER_NAMESPACES = ['hostpath-provisioner', 'kube-system'];
@@ -67,13 +77,16 @@ export interface DoctorOptions {
   readonly provisionerNames: readonly string[];
   readonly pvDir: string;
   readonly tolerationPolicy: TolerationPolicy;
+  /** The provisioner's `--helper-priority-class` (of delete helpers); '' for none. */
+  readonly helperPriorityClass: string;
   readonly leaseName: string;
   readonly serviceAccount: string;
 }
 
 /**
  * Looks at the cluster read-only and diagnoses it: the provisioner (Lease, its pods and each pod's `/readyz`, asked
- * over HTTP with a {@link READINESS_TIMEOUT_MS} timeout), the helper namespace, our StorageClasses, the
+ * over HTTP with a {@link READINESS_TIMEOUT_MS} timeout), the helper namespace (Pod Security, the delete helpers'
+ * PriorityClass, ResourceQuotas; a 403 on those reads is an info finding), our StorageClasses, the
  * ServiceAccount's permissions (SubjectAccessReview), every node, every claim of ours not Bound and every Released PV
  * of ours not cleaned up.
  *
@@ -86,6 +99,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   const storage = kc.makeApiClient(StorageV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const authorization = kc.makeApiClient(AuthorizationV1Api);
+  const scheduling = kc.makeApiClient(SchedulingV1Api);
   const now = Date.now();
 
   const findings: Finding[] = [];
@@ -116,6 +130,12 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   const targets = own.items.map(readinessTarget).filter((t): t is ReadinessTarget => t !== undefined);
   findings.push(...(await Promise.all(targets.map(async (t) => diagnoseReadiness(t, await askReadiness(t))))));
   findings.push(diagnoseHelperNamespace(helperNamespace));
+  const [priorityClasses, quotas] = await Promise.all([
+    options.helperPriorityClass ? readable(scheduling.listPriorityClass()) : { items: [] },
+    readable(core.listNamespacedResourceQuota({ namespace })),
+  ]);
+  findings.push(diagnoseHelperPriorityClass(options.helperPriorityClass, priorityClasses));
+  findings.push(...diagnoseHelperQuotas(namespace, quotas, options.helperPriorityClass));
 
   const [classes, nodes, claims, volumes, helpers] = await Promise.all([
     storage.listStorageClass(),
@@ -179,6 +199,19 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
     }
   }
   return findings;
+}
+
+/**
+ * A list read that your kubeconfig may not be allowed to make (doctor runs with yours, not the provisioner's
+ * ServiceAccount): a 403 becomes `unreadable` with the API server's message; other errors are thrown.
+ */
+export async function readable<T>(list: Promise<{ items: T[] }>): Promise<Readable<T>> {
+  try {
+    return { items: (await list).items };
+  } catch (err) {
+    if (apiStatusCode(err) === 403) return { unreadable: apiErrorMessage(err) };
+    throw err;
+  }
 }
 
 /**
@@ -281,7 +314,7 @@ function wrap(text: string, width: number, indent: string): string[] {
 export function doctorCommand(): Command {
   return new Command('doctor')
     .description(
-      'read-only check of the cluster: the provisioner, StorageClasses, permissions, nodes, claims that are not ' +
+      'read-only check of the cluster: the provisioner, helper admission, StorageClasses, permissions, nodes, claims that are not ' +
         'Bound and why, Released volumes not cleaned up. Exit 0 healthy, 1 needs attention, 2 could not look',
     )
     .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)')
@@ -294,6 +327,11 @@ export function doctorCommand(): Command {
       new Option('--toleration-policy <policy>', 'toleration policy of the provisioner')
         .choices(TOLERATION_POLICIES)
         .default('node-taints'),
+    )
+    .option(
+      '--helper-priority-class <name>',
+      "the provisioner's --helper-priority-class (of delete helpers); empty for none",
+      DEFAULT_HELPER_PRIORITY_CLASS,
     )
     .option('--lease-name <name>', 'leader-election Lease name', 'microk8s.io-hostpath')
     .option('--service-account <name>', "the provisioner's ServiceAccount", 'hostpath-provisioner')
@@ -309,6 +347,7 @@ export function doctorCommand(): Command {
           provisionerNames: (opts['provisionerName'] ?? '').split(',').filter(Boolean),
           pvDir: opts['pvDir'] ?? '',
           tolerationPolicy: (opts['tolerationPolicy'] ?? 'node-taints') as TolerationPolicy,
+          helperPriorityClass: opts['helperPriorityClass'] ?? '',
           leaseName: opts['leaseName'] ?? '',
           serviceAccount: opts['serviceAccount'] ?? '',
         });
