@@ -296,6 +296,24 @@ export function formatFindings(findings: readonly Finding[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** What `doctor -o json` prints: the schema is docs/doctor.schema.json. */
+export interface DoctorReport {
+  /** True when no finding needs attention (exit code 0). */
+  readonly healthy: boolean;
+  readonly findings: readonly Finding[];
+}
+
+/**
+ * Formats findings as `doctor -o json` prints them: a {@link DoctorReport}, indented two spaces, with a final newline.
+ * The shape is documented (and tested against) in docs/doctor.schema.json.
+ *
+ * @param findings - from {@link runDoctor}.
+ */
+export function formatJson(findings: readonly Finding[]): string {
+  const report: DoctorReport = { healthy: doctorExitCode(findings) === 0, findings };
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
 /** Wraps `text` at word boundaries to `width` columns; continuation lines start with `indent`. */
 function wrap(text: string, width: number, indent: string): string[] {
   const out: string[] = [];
@@ -351,11 +369,7 @@ export function doctorCommand(): Command {
           leaseName: opts['leaseName'] ?? '',
           serviceAccount: opts['serviceAccount'] ?? '',
         });
-        process.stdout.write(
-          opts['output'] === 'json'
-            ? `${JSON.stringify({ healthy: doctorExitCode(findings) === 0, findings }, null, 2)}\n`
-            : formatFindings(findings),
-        );
+        process.stdout.write(opts['output'] === 'json' ? formatJson(findings) : formatFindings(findings));
         process.exitCode = doctorExitCode(findings);
       } catch (err) {
         process.stderr.write(`hostpath-provisioner doctor: cannot look at the cluster: ${apiErrorMessage(err)}\n`);
