@@ -1,15 +1,30 @@
 import { describe, expect, it } from '@jest/globals';
-import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1Node,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1ResourceQuota,
+  V1ResourceQuotaSpec,
+  V1StorageClass,
+} from '@kubernetes/client-node';
 import {
   diagnoseClaim,
   diagnoseClasses,
   diagnoseHelperNamespace,
+  diagnoseHelperPriorityClass,
+  diagnoseHelperQuotas,
   diagnoseLease,
   diagnoseNode,
   diagnoseProvisionerPods,
+  diagnoseReadiness,
   diagnoseReleasedVolume,
   doctorExitCode,
+  quotaCountsPod,
+  readinessTarget,
   type ClaimFacts,
+  type Finding,
+  type ReadinessOutcome,
 } from '../src/domain/diagnosis.js';
 
 const NAMES = ['microk8s.io/hostpath'];
@@ -278,5 +293,242 @@ describe('diagnoseHelperNamespace, diagnoseProvisionerPods', () => {
       summary: '1/2 pod(s) Ready, image hostpath-provisioner:0.1.0',
     });
     expect(diagnoseProvisionerPods([pod('False')])?.status).toBe('attention');
+  });
+});
+
+describe('readinessTarget, diagnoseReadiness', () => {
+  const provisioner = (patch: { ip?: string; container?: Partial<V1Container> }): V1Pod => ({
+    metadata: { name: 'hpp-1', namespace: 'hpp' },
+    spec: { containers: [{ name: 'hostpath-provisioner', ...patch.container }] },
+    status: patch.ip ? { podIP: patch.ip } : {},
+  });
+  const metricsPort = { ports: [{ name: 'metrics', containerPort: 9090 }] };
+
+  it.each<[string, Parameters<typeof provisioner>[0], string | undefined]>([
+    [
+      'the Deployment as shipped',
+      {
+        ip: '10.1.0.5',
+        container: { ...metricsPort, readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' } } },
+      },
+      'http://10.1.0.5:9090/readyz',
+    ],
+    [
+      'no probe: the metrics port and /readyz',
+      { ip: '10.1.0.5', container: metricsPort },
+      'http://10.1.0.5:9090/readyz',
+    ],
+    [
+      'a numbered probe port',
+      { ip: '10.1.0.5', container: { readinessProbe: { httpGet: { path: 'ready', port: 8080 } } } },
+      'http://10.1.0.5:8080/ready',
+    ],
+    ['IPv6 pod IP', { ip: 'fd00::5', container: metricsPort }, 'http://[fd00::5]:9090/readyz'],
+    ['no pod IP yet', { container: metricsPort }, undefined],
+    ['no such port', { ip: '10.1.0.5' }, undefined],
+    [
+      'HTTPS probe',
+      {
+        ip: '10.1.0.5',
+        container: { ...metricsPort, readinessProbe: { httpGet: { port: 'metrics', scheme: 'HTTPS' } } },
+      },
+      undefined,
+    ],
+  ])('%s', (_n, patch, url) => {
+    expect(readinessTarget(provisioner(patch))?.url).toBe(url);
+  });
+
+  const target = { pod: 'hpp-1', namespace: 'hpp', url: 'http://10.1.0.5:9090/readyz' };
+  it.each<[string, ReadinessOutcome, Finding]>([
+    [
+      'ready leader',
+      { kind: 'answer', statusCode: 200, body: 'ok: leader\n' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'ok',
+        summary: 'http://10.1.0.5:9090/readyz answers 200: ok: leader',
+      },
+    ],
+    [
+      'not ready',
+      { kind: 'answer', statusCode: 503, body: 'not ready (standby): caches not synced\n' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'attention',
+        summary: 'http://10.1.0.5:9090/readyz answers 503: not ready (standby): caches not synced: not ready',
+        fix: 'kubectl -n hpp logs hpp-1',
+      },
+    ],
+    [
+      'not ready, empty body',
+      { kind: 'answer', statusCode: 500, body: '' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'attention',
+        summary: 'http://10.1.0.5:9090/readyz answers 500: not ready',
+        fix: 'kubectl -n hpp logs hpp-1',
+      },
+    ],
+    [
+      'unreachable is info, not attention',
+      { kind: 'error', message: 'no answer within 2 s' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'info',
+        summary: 'http://10.1.0.5:9090/readyz unreachable from here (no answer within 2 s); readiness not checked',
+      },
+    ],
+  ])('%s', (_n, outcome, finding) => {
+    expect(diagnoseReadiness(target, outcome)).toEqual(finding);
+  });
+
+  it('does not count info findings for the exit code', () => {
+    expect(doctorExitCode([{ subject: 'a', status: 'info', summary: '' }])).toBe(0);
+  });
+});
+
+describe('diagnoseHelperPriorityClass', () => {
+  const classes = { items: [{ metadata: { name: 'system-node-critical' }, value: 2000001000 }] };
+  it.each<[string, string, Parameters<typeof diagnoseHelperPriorityClass>[1], Finding]>([
+    [
+      'exists',
+      'system-node-critical',
+      classes,
+      {
+        subject: 'PriorityClass system-node-critical',
+        status: 'ok',
+        summary: 'exists (value 2000001000): delete helpers are admitted with it',
+      },
+    ],
+    [
+      'missing',
+      'helpers-high',
+      classes,
+      {
+        subject: 'PriorityClass helpers-high',
+        status: 'attention',
+        summary: 'does not exist: the API server refuses every delete helper, so Released volumes are not cleaned up',
+        fix: "create it, or run the provisioner with --helper-priority-class naming an existing class ('' for none); if it runs with another class, tell doctor with --helper-priority-class",
+      },
+    ],
+    [
+      'none configured',
+      '',
+      classes,
+      { subject: 'helper priority class', status: 'ok', summary: 'none: delete helpers run at the default priority' },
+    ],
+    [
+      'not allowed to read',
+      'system-node-critical',
+      { unreadable: 'priorityclasses is forbidden' },
+      {
+        subject: 'PriorityClass system-node-critical',
+        status: 'info',
+        summary: 'could not check that it exists: priorityclasses is forbidden',
+      },
+    ],
+  ])('%s', (_n, name, read, finding) => {
+    expect(diagnoseHelperPriorityClass(name, read)).toEqual(finding);
+  });
+});
+
+describe('quotaCountsPod, diagnoseHelperQuotas', () => {
+  const quota = (
+    name: string,
+    hard: Record<string, string>,
+    used: Record<string, string>,
+    scope: Partial<V1ResourceQuotaSpec> = {},
+  ): V1ResourceQuota => ({ metadata: { name }, spec: { hard, ...scope }, status: { hard, used } });
+  const critical = {
+    scopeSelector: {
+      matchExpressions: [{ scopeName: 'PriorityClass', operator: 'In', values: ['system-node-critical'] }],
+    },
+  };
+
+  it.each<[string, V1ResourceQuota[], readonly [string, string, string?][]]>([
+    ['no quota', [], [['ResourceQuotas in hpp', 'ok', 'none limits the number of helper pods']]],
+    [
+      'room left',
+      [quota('q', { pods: '10' }, { pods: '9' })],
+      [['ResourceQuotas in hpp', 'ok', '1 limit(s) the number of helper pods, none is full']],
+    ],
+    [
+      'pods full',
+      [quota('q', { pods: '10', 'requests.cpu': '1' }, { pods: '10', 'requests.cpu': '100m' })],
+      [['ResourceQuota hpp/q', 'attention', 'helpers cannot be created: quota q is full (pods 10/10 used)']],
+    ],
+    [
+      'count/pods over (hard lowered below use)',
+      [quota('q', { 'count/pods': '2' }, { 'count/pods': '3' })],
+      [['ResourceQuota hpp/q', 'attention', 'helpers cannot be created: quota q is full (count/pods 3/2 used)']],
+    ],
+    [
+      'hard 0 and no status yet',
+      [{ metadata: { name: 'zero' }, spec: { hard: { pods: '0' } } }],
+      [['ResourceQuota hpp/zero', 'attention', 'helpers cannot be created: quota zero is full (pods 0/0 used)']],
+    ],
+    [
+      'only cpu limited',
+      [quota('q', { 'requests.cpu': '1' }, { 'requests.cpu': '1' })],
+      [['ResourceQuotas in hpp', 'ok', 'none limits the number of helper pods']],
+    ],
+    [
+      'full, but scoped to BestEffort pods (helpers request cpu and memory)',
+      [quota('q', { pods: '1' }, { pods: '1' }, { scopes: ['BestEffort'] })],
+      [['ResourceQuotas in hpp', 'ok', 'none limits the number of helper pods']],
+    ],
+    [
+      'full, scoped to the critical class: only delete helpers',
+      [quota('crit', { pods: '5' }, { pods: '5' }, critical)],
+      [['ResourceQuota hpp/crit', 'attention', 'delete helpers cannot be created: quota crit is full (pods 5/5 used)']],
+    ],
+  ])('%s', (_n, items, expected) => {
+    expect(
+      diagnoseHelperQuotas('hpp', { items }, 'system-node-critical').map((f) => [f.subject, f.status, f.summary]),
+    ).toEqual(expected);
+  });
+
+  it('names the fix of a full quota, and says when it could not read', () => {
+    expect(diagnoseHelperQuotas('hpp', { items: [quota('q', { pods: '1' }, { pods: '1' })] }, '')[0]?.fix).toBe(
+      'raise its pods (kubectl -n hpp edit resourcequota q) or remove pods it counts',
+    );
+    expect(diagnoseHelperQuotas('hpp', { unreadable: 'resourcequotas is forbidden' }, '')).toEqual([
+      {
+        subject: 'ResourceQuotas in hpp',
+        status: 'info',
+        summary: 'could not check whether helpers fit: resourcequotas is forbidden',
+      },
+    ]);
+  });
+
+  it.each<[string, Partial<V1ResourceQuotaSpec>, Partial<NonNullable<V1Pod['spec']>>, boolean]>([
+    ['unscoped', {}, {}, true],
+    ['Terminating, with a deadline', { scopes: ['Terminating'] }, { activeDeadlineSeconds: 120 }, true],
+    ['NotTerminating, with a deadline', { scopes: ['NotTerminating'] }, { activeDeadlineSeconds: 120 }, false],
+    ['BestEffort, no resources', { scopes: ['BestEffort'] }, {}, true],
+    [
+      'NotBestEffort, with requests',
+      { scopes: ['NotBestEffort'] },
+      { containers: [{ name: 'c', resources: { requests: { cpu: '10m' } } }] },
+      true,
+    ],
+    ['PriorityClass In, matching', critical, { priorityClassName: 'system-node-critical' }, true],
+    ['PriorityClass In, no class', critical, {}, false],
+    [
+      'PriorityClass NotIn, no class',
+      { scopeSelector: { matchExpressions: [{ scopeName: 'PriorityClass', operator: 'NotIn', values: ['x'] }] } },
+      {},
+      true,
+    ],
+    [
+      'PriorityClass Exists, no class',
+      { scopeSelector: { matchExpressions: [{ scopeName: 'PriorityClass', operator: 'Exists' }] } },
+      {},
+      false,
+    ],
+    ['CrossNamespacePodAffinity', { scopes: ['CrossNamespacePodAffinity'] }, {}, false],
+    ['all scopes must match', { scopes: ['Terminating', 'BestEffort'] }, { activeDeadlineSeconds: 1 }, true],
+  ])('quota scope %s', (_n, scope, spec, counted) => {
+    expect(quotaCountsPod({ spec: scope }, { spec: { containers: [], ...spec } })).toBe(counted);
   });
 });

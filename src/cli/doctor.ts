@@ -2,6 +2,7 @@ import {
   AuthorizationV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  SchedulingV1Api,
   StorageV1Api,
   type CoreV1Event,
   type V1Lease,
@@ -14,20 +15,36 @@ import {
   diagnoseClaim,
   diagnoseClasses,
   diagnoseHelperNamespace,
+  diagnoseHelperPriorityClass,
+  diagnoseHelperQuotas,
   diagnoseLease,
   diagnoseNode,
   diagnoseProvisionerPods,
+  diagnoseReadiness,
   diagnoseReleasedVolume,
   doctorExitCode,
+  readinessTarget,
   type Finding,
+  type Readable,
+  type ReadinessOutcome,
+  type ReadinessTarget,
 } from '../domain/diagnosis.js';
 import { helperPodName, volumeNameForClaim } from '../domain/names.js';
 import { claimNamesOfPod } from '../domain/pod-claims.js';
 import { TOLERATION_POLICIES, type TolerationPolicy } from '../domain/tolerations.js';
 import { apiErrorMessage, apiStatusCode, loadKubeConfig } from '../kube/client.js';
+import { configFields } from '../runtime/config.js';
 
 /** Exit code when `doctor` could not look (no cluster, no permission to read). */
 export const EXIT_CANNOT_LOOK = 2;
+
+/** How long one readiness request to a provisioner pod may take, in milliseconds. */
+export const READINESS_TIMEOUT_MS = 2000;
+
+/** `run`'s default `--helper-priority-class`, so doctor checks what the provisioner uses unless told otherwise. */
+const DEFAULT_HELPER_PRIORITY_CLASS = ((d: unknown) => (typeof d === 'string' ? d : ''))(
+  configFields.helperPriorityClassName.default(),
+);
 
 /** Namespaces searched for the provisioner's Lease when `--provisioner-namespace` is not given. */
 const PROVISIONER_NAMESPACES = ['hostpath-provisioner', 'kube-system'];
@@ -60,12 +77,16 @@ export interface DoctorOptions {
   readonly provisionerNames: readonly string[];
   readonly pvDir: string;
   readonly tolerationPolicy: TolerationPolicy;
+  /** The provisioner's `--helper-priority-class` (of delete helpers); '' for none. */
+  readonly helperPriorityClass: string;
   readonly leaseName: string;
   readonly serviceAccount: string;
 }
 
 /**
- * Looks at the cluster read-only and diagnoses it: the provisioner (Lease), our StorageClasses, the
+ * Looks at the cluster read-only and diagnoses it: the provisioner (Lease, its pods and each pod's `/readyz`, asked
+ * over HTTP with a {@link READINESS_TIMEOUT_MS} timeout), the helper namespace (Pod Security, the delete helpers'
+ * PriorityClass, ResourceQuotas; a 403 on those reads is an info finding), our StorageClasses, the
  * ServiceAccount's permissions (SubjectAccessReview), every node, every claim of ours not Bound and every Released PV
  * of ours not cleaned up.
  *
@@ -78,6 +99,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   const storage = kc.makeApiClient(StorageV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const authorization = kc.makeApiClient(AuthorizationV1Api);
+  const scheduling = kc.makeApiClient(SchedulingV1Api);
   const now = Date.now();
 
   const findings: Finding[] = [];
@@ -105,7 +127,15 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   ]);
   const pods = diagnoseProvisionerPods(own.items);
   if (pods) findings.push(pods);
+  const targets = own.items.map(readinessTarget).filter((t): t is ReadinessTarget => t !== undefined);
+  findings.push(...(await Promise.all(targets.map(async (t) => diagnoseReadiness(t, await askReadiness(t))))));
   findings.push(diagnoseHelperNamespace(helperNamespace));
+  const [priorityClasses, quotas] = await Promise.all([
+    options.helperPriorityClass ? readable(scheduling.listPriorityClass()) : { items: [] },
+    readable(core.listNamespacedResourceQuota({ namespace })),
+  ]);
+  findings.push(diagnoseHelperPriorityClass(options.helperPriorityClass, priorityClasses));
+  findings.push(...diagnoseHelperQuotas(namespace, quotas, options.helperPriorityClass));
 
   const [classes, nodes, claims, volumes, helpers] = await Promise.all([
     storage.listStorageClass(),
@@ -171,6 +201,39 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   return findings;
 }
 
+/**
+ * A list read that your kubeconfig may not be allowed to make (doctor runs with yours, not the provisioner's
+ * ServiceAccount): a 403 becomes `unreadable` with the API server's message; other errors are thrown.
+ */
+export async function readable<T>(list: Promise<{ items: T[] }>): Promise<Readable<T>> {
+  try {
+    return { items: (await list).items };
+  } catch (err) {
+    if (apiStatusCode(err) === 403) return { unreadable: apiErrorMessage(err) };
+    throw err;
+  }
+}
+
+/**
+ * Asks a provisioner pod's readiness endpoint once: GET with a {@link READINESS_TIMEOUT_MS} timeout that covers the
+ * body too. Never throws: a failure becomes an `error` outcome.
+ */
+export async function askReadiness(target: ReadinessTarget): Promise<ReadinessOutcome> {
+  try {
+    const res = await fetch(target.url, { signal: AbortSignal.timeout(READINESS_TIMEOUT_MS), redirect: 'manual' });
+    return { kind: 'answer', statusCode: res.status, body: await res.text() };
+  } catch (err) {
+    // Duck-typed, not instanceof: fetch's errors may come from another realm (e.g. under a test runner's VM).
+    const e = err as { name?: unknown; message?: unknown; cause?: { message?: unknown; code?: unknown } } | undefined;
+    const cause = typeof e?.cause?.message === 'string' ? e.cause.message : undefined;
+    const message =
+      e?.name === 'TimeoutError'
+        ? `no answer within ${READINESS_TIMEOUT_MS / 1000} s`
+        : (cause ?? (typeof e?.message === 'string' ? e.message : String(err)));
+    return { kind: 'error', message };
+  }
+}
+
 /** One finding per missing permission of the ServiceAccount (or one ok finding), from SubjectAccessReviews. */
 async function permissionFindings(
   authorization: AuthorizationV1Api,
@@ -213,20 +276,42 @@ async function permissionFindings(
   ];
 }
 
+/** The text output's mark of each finding status. */
+const STATUS_MARK: Readonly<Record<Finding['status'], string>> = { ok: 'OK', attention: '!!', info: '--' };
+
 /**
- * Formats findings for an 80-column terminal: one `OK`/`!!` line each, its fix indented below, and a closing count.
+ * Formats findings for an 80-column terminal: one line each marked `OK` (ok), `!!` (attention) or `--` (info: could
+ * not tell), its fix indented below, and a closing count of those that need attention.
  *
  * @param findings - from {@link runDoctor}.
  */
 export function formatFindings(findings: readonly Finding[]): string {
   const lines: string[] = [];
   for (const f of findings) {
-    lines.push(...wrap(`${f.status === 'ok' ? 'OK' : '!!'} ${f.subject}: ${f.summary}`, 80, '   '));
+    lines.push(...wrap(`${STATUS_MARK[f.status]} ${f.subject}: ${f.summary}`, 80, '   '));
     if (f.fix) lines.push(...wrap(`fix: ${f.fix}`, 77, '     ').map((l) => `   ${l}`));
   }
   const problems = findings.filter((f) => f.status === 'attention').length;
   lines.push(problems === 0 ? 'healthy: nothing needs attention' : `${problems} finding(s) need attention`);
   return `${lines.join('\n')}\n`;
+}
+
+/** What `doctor -o json` prints: the schema is docs/doctor.schema.json. */
+export interface DoctorReport {
+  /** True when no finding needs attention (exit code 0). */
+  readonly healthy: boolean;
+  readonly findings: readonly Finding[];
+}
+
+/**
+ * Formats findings as `doctor -o json` prints them: a {@link DoctorReport}, indented two spaces, with a final newline.
+ * The shape is documented (and tested against) in docs/doctor.schema.json.
+ *
+ * @param findings - from {@link runDoctor}.
+ */
+export function formatJson(findings: readonly Finding[]): string {
+  const report: DoctorReport = { healthy: doctorExitCode(findings) === 0, findings };
+  return `${JSON.stringify(report, null, 2)}\n`;
 }
 
 /** Wraps `text` at word boundaries to `width` columns; continuation lines start with `indent`. */
@@ -247,7 +332,7 @@ function wrap(text: string, width: number, indent: string): string[] {
 export function doctorCommand(): Command {
   return new Command('doctor')
     .description(
-      'read-only check of the cluster: the provisioner, StorageClasses, permissions, nodes, claims that are not ' +
+      'read-only check of the cluster: the provisioner, helper admission, StorageClasses, permissions, nodes, claims that are not ' +
         'Bound and why, Released volumes not cleaned up. Exit 0 healthy, 1 needs attention, 2 could not look',
     )
     .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)')
@@ -260,6 +345,11 @@ export function doctorCommand(): Command {
       new Option('--toleration-policy <policy>', 'toleration policy of the provisioner')
         .choices(TOLERATION_POLICIES)
         .default('node-taints'),
+    )
+    .option(
+      '--helper-priority-class <name>',
+      "the provisioner's --helper-priority-class (of delete helpers); empty for none",
+      DEFAULT_HELPER_PRIORITY_CLASS,
     )
     .option('--lease-name <name>', 'leader-election Lease name', 'microk8s.io-hostpath')
     .option('--service-account <name>', "the provisioner's ServiceAccount", 'hostpath-provisioner')
@@ -275,14 +365,11 @@ export function doctorCommand(): Command {
           provisionerNames: (opts['provisionerName'] ?? '').split(',').filter(Boolean),
           pvDir: opts['pvDir'] ?? '',
           tolerationPolicy: (opts['tolerationPolicy'] ?? 'node-taints') as TolerationPolicy,
+          helperPriorityClass: opts['helperPriorityClass'] ?? '',
           leaseName: opts['leaseName'] ?? '',
           serviceAccount: opts['serviceAccount'] ?? '',
         });
-        process.stdout.write(
-          opts['output'] === 'json'
-            ? `${JSON.stringify({ healthy: doctorExitCode(findings) === 0, findings }, null, 2)}\n`
-            : formatFindings(findings),
-        );
+        process.stdout.write(opts['output'] === 'json' ? formatJson(findings) : formatFindings(findings));
         process.exitCode = doctorExitCode(findings);
       } catch (err) {
         process.stderr.write(`hostpath-provisioner doctor: cannot look at the cluster: ${apiErrorMessage(err)}\n`);

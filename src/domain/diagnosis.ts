@@ -6,22 +6,30 @@ import type {
   V1PersistentVolume,
   V1PersistentVolumeClaim,
   V1Pod,
+  V1PriorityClass,
+  V1ResourceQuota,
+  V1ScopedResourceSelectorRequirement,
   V1StorageClass,
 } from '@kubernetes/client-node';
 import { ANN_SELECTED_NODE } from './constants.js';
 import { decideClaim } from './claim.js';
 import { claimClassName } from './class-name.js';
+import { buildHelperPod } from './helper-pod.js';
 import { classifyHelper } from './helper-status.js';
 import { parseClassParameters } from './storage-class.js';
 import { formatTaint, helperTolerations, untoleratedTaints, type TolerationPolicy } from './tolerations.js';
+import type { HelperOperation } from './names.js';
 import { isOurVolume, volumeHostname } from './volume.js';
 
 /** One finding of `doctor`: what was looked at, whether it needs attention, what is wrong and how to fix it. */
 export interface Finding {
   /** What the finding is about, e.g. `claim default/data`, `node w1`, `StorageClass fast`. */
   readonly subject: string;
-  /** `ok`, or `attention` when something stops or will stop volumes from working. */
-  readonly status: 'ok' | 'attention';
+  /**
+   * `ok`; `attention` when something stops or will stop volumes from working; `info` when doctor could not tell (not
+   * allowed to read, not reachable from where it runs) — that is neither healthy nor a problem, and not counted.
+   */
+  readonly status: 'ok' | 'attention' | 'info';
   /** One line: what is the case. */
   readonly summary: string;
   /** One line: what to do about it (absent when nothing is to be done). */
@@ -31,6 +39,7 @@ export interface Finding {
 const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class';
 
 const ok = (subject: string, summary: string): Finding => ({ subject, status: 'ok', summary });
+const info = (subject: string, summary: string): Finding => ({ subject, status: 'info', summary });
 const attention = (subject: string, summary: string, fix?: string): Finding => ({
   subject,
   status: 'attention',
@@ -386,7 +395,222 @@ export function diagnoseProvisionerPods(pods: readonly V1Pod[]): Finding | undef
       );
 }
 
-/** Exit code of `doctor`: 0 when every finding is ok, 1 when one needs attention. */
+/** Exit code of `doctor`: 0 when no finding needs attention (`ok` and `info` ones), 1 when one does. */
 export function doctorExitCode(findings: readonly Finding[]): 0 | 1 {
   return findings.some((f) => f.status === 'attention') ? 1 : 0;
+}
+
+/** Where a provisioner pod answers its readiness check: from {@link readinessTarget}. */
+export interface ReadinessTarget {
+  /** The pod's name. */
+  readonly pod: string;
+  /** The pod's namespace. */
+  readonly namespace: string;
+  /** `http://<pod IP>:<port><path>`; an IPv6 pod IP in brackets. */
+  readonly url: string;
+}
+
+/** Port and path of the readiness check when the pod declares none: the Deployment's `metrics` port, `/readyz`. */
+const DEFAULT_READINESS = { port: 'metrics', path: '/readyz' } as const;
+
+/**
+ * The URL at which a provisioner pod answers its readiness check, as the kubelet probes it: the first container's
+ * `readinessProbe.httpGet` (a named port resolved through the container's ports), else the port named `metrics` and
+ * `/readyz` (manifests/base/deployment.yaml; served by src/runtime/http.ts). Pure.
+ *
+ * @param pod - a provisioner pod as read.
+ * @returns undefined when the pod has no IP yet, or no such port (nothing to probe).
+ */
+export function readinessTarget(pod: V1Pod): ReadinessTarget | undefined {
+  const ip = pod.status?.podIP;
+  if (!ip) return undefined;
+  const container = pod.spec?.containers.find((c) => c.readinessProbe?.httpGet) ?? pod.spec?.containers[0];
+  const probe = container?.readinessProbe?.httpGet;
+  const portRef: string | number = probe?.port ?? DEFAULT_READINESS.port;
+  const path = probe?.path ?? DEFAULT_READINESS.path;
+  const port =
+    typeof portRef === 'number' || /^\d+$/.test(portRef)
+      ? Number(portRef)
+      : container?.ports?.find((p) => p.name === portRef)?.containerPort;
+  if (port === undefined || probe?.scheme === 'HTTPS') return undefined;
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return {
+    pod: pod.metadata?.name ?? '',
+    namespace: pod.metadata?.namespace ?? '',
+    url: `http://${host}:${port}${path.startsWith('/') ? path : `/${path}`}`,
+  };
+}
+
+/** What one readiness request gave: an HTTP answer, or the error that stopped it (timeout, refused, no route). */
+export type ReadinessOutcome =
+  | { readonly kind: 'answer'; readonly statusCode: number; readonly body: string }
+  | { readonly kind: 'error'; readonly message: string };
+
+/**
+ * What a provisioner pod's readiness answer means. 200–399 is ready (the kubelet's rule), with the role the body names
+ * (`ok: leader`, `ok: standby`); any other status is not ready, with the reason the body gives. An error is `info`, not
+ * attention: from outside the cluster a pod IP is often not routable, so no answer says nothing about the pod. Pure.
+ *
+ * @param target - what was asked, from {@link readinessTarget}.
+ * @param outcome - what came back.
+ */
+export function diagnoseReadiness(target: ReadinessTarget, outcome: ReadinessOutcome): Finding {
+  const subject = `provisioner pod ${target.pod}`;
+  if (outcome.kind === 'error') {
+    return info(subject, `${target.url} unreachable from here (${outcome.message}); readiness not checked`);
+  }
+  const body = outcome.body.split('\n')[0]?.trim().slice(0, 200) ?? '';
+  const said = body ? `: ${body}` : '';
+  if (outcome.statusCode >= 200 && outcome.statusCode < 400) {
+    return ok(subject, `${target.url} answers ${outcome.statusCode}${said}`);
+  }
+  return attention(
+    subject,
+    `${target.url} answers ${outcome.statusCode}${said}: not ready`,
+    `kubectl -n ${target.namespace || '<namespace>'} logs ${target.pod}`,
+  );
+}
+
+/** A list doctor may not have been allowed to read: its items, or why it could not read them (e.g. a 403). */
+export type Readable<T> = { readonly items: readonly T[] } | { readonly unreadable: string };
+
+/**
+ * Checks that the PriorityClass delete helpers are created with (`--helper-priority-class`) exists: the API server's
+ * Priority admission refuses a pod naming a class that does not, so Released volumes would never be cleaned up.
+ * Create and list helpers carry no priority class. Pure.
+ *
+ * @param name - the provisioner's helper priority class; '' for none.
+ * @param classes - every PriorityClass of the cluster, or why they could not be read.
+ */
+export function diagnoseHelperPriorityClass(name: string, classes: Readable<V1PriorityClass>): Finding {
+  if (!name) return ok('helper priority class', 'none: delete helpers run at the default priority');
+  const subject = `PriorityClass ${name}`;
+  if ('unreadable' in classes) return info(subject, `could not check that it exists: ${classes.unreadable}`);
+  const found = classes.items.find((pc) => pc.metadata?.name === name);
+  if (!found) {
+    return attention(
+      subject,
+      'does not exist: the API server refuses every delete helper, so Released volumes are not cleaned up',
+      `create it, or run the provisioner with --helper-priority-class naming an existing class ('' for none); if it runs with another class, tell doctor with --helper-priority-class`,
+    );
+  }
+  return ok(subject, `exists (value ${found.value}): delete helpers are admitted with it`);
+}
+
+const DECIMAL_SUFFIX: Readonly<Record<string, number>> = { '': 1, k: 1e3, M: 1e6, G: 1e9 };
+
+/** A pod count from a quota quantity (`10`, `1k`); NaN when it is not one. */
+function podCount(quantity: string | undefined): number {
+  const m = /^(\d+)(k|M|G)?$/.exec(quantity ?? '');
+  if (!m) return Number.NaN;
+  return Number(m[1]) * (DECIMAL_SUFFIX[m[2] ?? ''] ?? 1);
+}
+
+/**
+ * Whether a ResourceQuota counts a pod, by its `scopes` and `scopeSelector` (all must match), as the quota admission
+ * evaluates them (kubernetes pkg/quota/v1/evaluator/core/pods.go): Terminating = `activeDeadlineSeconds` set,
+ * BestEffort = no container requests or limits cpu or memory, PriorityClass by the pod's `priorityClassName`,
+ * CrossNamespacePodAffinity never for a pod without affinity terms. An unknown scope counts as matching. Pure.
+ *
+ * @param quota - a ResourceQuota as read.
+ * @param pod - the pod that would be created.
+ */
+export function quotaCountsPod(quota: V1ResourceQuota, pod: V1Pod): boolean {
+  const spec = pod.spec;
+  const bestEffort = !(spec?.containers ?? []).some((c) =>
+    ['cpu', 'memory'].some((r) => c.resources?.requests?.[r] !== undefined || c.resources?.limits?.[r] !== undefined),
+  );
+  const terminating = spec?.activeDeadlineSeconds !== undefined && spec.activeDeadlineSeconds >= 0;
+  const priorityClass = spec?.priorityClassName ?? '';
+  const matches = (req: V1ScopedResourceSelectorRequirement): boolean => {
+    switch (req.scopeName) {
+      case 'Terminating':
+        return terminating;
+      case 'NotTerminating':
+        return !terminating;
+      case 'BestEffort':
+        return bestEffort;
+      case 'NotBestEffort':
+        return !bestEffort;
+      case 'CrossNamespacePodAffinity':
+        return false;
+      case 'PriorityClass': {
+        const values = req.values ?? [];
+        if (req.operator === 'Exists') return priorityClass !== '';
+        if (req.operator === 'DoesNotExist') return priorityClass === '';
+        if (req.operator === 'In') return values.includes(priorityClass);
+        if (req.operator === 'NotIn') return !values.includes(priorityClass);
+        return true;
+      }
+      default:
+        return true;
+    }
+  };
+  const requirements: V1ScopedResourceSelectorRequirement[] = [
+    ...(quota.spec?.scopes ?? []).map((scopeName) => ({ scopeName, operator: 'Exists' })),
+    ...(quota.spec?.scopeSelector?.matchExpressions ?? []),
+  ];
+  return requirements.every(matches);
+}
+
+/**
+ * Checks the ResourceQuotas of the helper namespace for a full pod count (`pods` or `count/pods`, used ≥ hard): the
+ * quota admission then refuses the helpers that quota counts (create and list helpers carry no priority class, delete
+ * helpers `priorityClassName`; scopes are evaluated on helper pods as {@link buildHelperPod} makes them). Pure.
+ *
+ * @param namespace - the helper (provisioner) namespace.
+ * @param quotas - its ResourceQuotas, or why they could not be read.
+ * @param priorityClassName - the delete helpers' priority class; '' for none.
+ * @returns one attention finding per full quota, else one ok finding (info when unreadable).
+ */
+export function diagnoseHelperQuotas(
+  namespace: string,
+  quotas: Readable<V1ResourceQuota>,
+  priorityClassName: string,
+): Finding[] {
+  const subject = `ResourceQuotas in ${namespace}`;
+  if ('unreadable' in quotas) return [info(subject, `could not check whether helpers fit: ${quotas.unreadable}`)];
+  const helper = (operation: HelperOperation): V1Pod =>
+    buildHelperPod({
+      operation,
+      volumeName: 'pvc-x',
+      namespace,
+      nodeName: 'node',
+      baseDirectory: '/base',
+      directoryName: 'dir',
+      image: 'image',
+      tolerations: [],
+      priorityClassName: operation === 'delete' ? priorityClassName : '',
+      activeDeadlineSeconds: 120,
+    });
+  const helpers = { create: helper('create'), delete: helper('delete') };
+  const findings: Finding[] = [];
+  let limiting = 0;
+  for (const quota of quotas.items) {
+    const name = quota.metadata?.name ?? '';
+    const kinds = (['create', 'delete'] as const).filter((k) => quotaCountsPod(quota, helpers[k]));
+    const resource = ['pods', 'count/pods'].find((r) => quota.spec?.hard?.[r] ?? quota.status?.hard?.[r]);
+    if (!resource || kinds.length === 0) continue;
+    limiting++;
+    const hard = podCount(quota.status?.hard?.[resource] ?? quota.spec?.hard?.[resource]);
+    const used = podCount(quota.status?.used?.[resource] ?? '0');
+    if (!(used >= hard)) continue;
+    const which = kinds.length === 2 ? 'helpers' : `${kinds[0]} helpers`;
+    findings.push(
+      attention(
+        `ResourceQuota ${namespace}/${name}`,
+        `${which} cannot be created: quota ${name} is full (${resource} ${used}/${hard} used)`,
+        `raise its ${resource} (kubectl -n ${namespace} edit resourcequota ${name}) or remove pods it counts`,
+      ),
+    );
+  }
+  if (findings.length > 0) return findings;
+  return [
+    ok(
+      subject,
+      limiting === 0
+        ? 'none limits the number of helper pods'
+        : `${limiting} limit(s) the number of helper pods, none is full`,
+    ),
+  ];
 }
