@@ -15,19 +15,31 @@ PROV_NS=hostpath-provisioner
 PORT="${DEMO_METRICS_PORT:-9090}"
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
-say "1/6 Control plane (the first run compiles Kubernetes from source: about 6 minutes on 2 cores)"
+say "1/7 Control plane (the first run compiles Kubernetes from source: 10–13 minutes on 2 cores)"
 bash e2e/cluster/up.sh
 
-say "2/6 Nodes and their taints"
+say "2/7 Nodes and their taints"
 k get nodes -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{range .spec.taints[*]}{.key}={.value}:{.effect} {end}{"\n"}{end}' \
   | awk -F'\t' '{ printf "  %-24s %s\n", $1, ($2 == "" ? "(no taints)" : $2) }'
 
-say "3/6 Provisioner (its own process; log .cluster/logs/demo-provisioner.log)"
+say "3/7 Provisioner (its own process, as ServiceAccount $PROV_NS/hostpath-provisioner; log .cluster/logs/demo-provisioner.log)"
 if [[ -f "$PID_DIR/demo-provisioner.pid" ]] && kill -0 "$(<"$PID_DIR/demo-provisioner.pid")" 2>/dev/null; then
   log "already running (pid $(<"$PID_DIR/demo-provisioner.pid"))"
 else
-  k create namespace "$PROV_NS" --dry-run=client -o yaml | k apply -f - >/dev/null
-  LOG_FORMAT=pretty setsid node dist/src/cli/main.js run --kubeconfig "$KUBECONFIG_FILE" --namespace "$PROV_NS" \
+  # The namespace, ServiceAccount and RBAC of manifests/base; the provisioner runs with that ServiceAccount's token.
+  k kustomize manifests/base \
+    | node -e '
+      const docs = require("fs").readFileSync(0, "utf8").split(/^---$/m);
+      const kinds = /^kind: (Namespace|ServiceAccount|ClusterRole|ClusterRoleBinding|Role|RoleBinding)$/m;
+      process.stdout.write(docs.filter((d) => kinds.test(d)).join("---"));
+    ' \
+    | k apply --server-side --force-conflicts -f - >/dev/null
+  PROV_KUBECONFIG="$STATE_DIR/demo-provisioner.kubeconfig"
+  cp "$KUBECONFIG_FILE" "$PROV_KUBECONFIG"
+  $STATE_DIR/bin/kubectl --kubeconfig "$PROV_KUBECONFIG" config set-credentials demo-provisioner \
+    --token="$(k -n "$PROV_NS" create token hostpath-provisioner --duration=24h)" >/dev/null
+  $STATE_DIR/bin/kubectl --kubeconfig "$PROV_KUBECONFIG" config set-context --current --user=demo-provisioner >/dev/null
+  LOG_FORMAT=pretty setsid node dist/src/cli/main.js run --kubeconfig "$PROV_KUBECONFIG" --namespace "$PROV_NS" \
     --node-name hpp-plain --metrics-address "127.0.0.1:$PORT" >"$LOG_DIR/demo-provisioner.log" 2>&1 &
   echo $! >"$PID_DIR/demo-provisioner.pid"
   for _ in $(seq 1 60); do
@@ -37,7 +49,7 @@ else
   curl -fs "http://127.0.0.1:$PORT/readyz" | sed 's/^/  readyz: /' || { tail -20 "$LOG_DIR/demo-provisioner.log"; exit 1; }
 fi
 
-say "4/6 StorageClass microk8s-hostpath, claim $NS/data, and a pod that tolerates dedicated=gpu:NoSchedule on hpp-gpu"
+say "4/7 StorageClass microk8s-hostpath, claim $NS/data, and a pod that tolerates dedicated=gpu:NoSchedule on hpp-gpu"
 k create namespace "$NS" --dry-run=client -o yaml | k apply -f - >/dev/null
 k apply --server-side --force-conflicts -f manifests/base/storageclass.yaml | sed 's/^/  /'
 k -n "$NS" delete pod writer --ignore-not-found --wait=true >/dev/null
@@ -86,7 +98,7 @@ YAML
 k -n "$NS" wait --for=jsonpath='{.status.phase}'=Bound pvc/data --timeout=90s >/dev/null
 k -n "$NS" wait --for=jsonpath='{.status.phase}'=Succeeded pod/writer --timeout=60s >/dev/null
 
-say "5/6 What happened"
+say "5/7 What happened"
 PV="$(k -n "$NS" get pvc data -o jsonpath='{.spec.volumeName}')"
 HELPER="$(grep -m1 "hostpath-create-$PV" "$STATE_DIR/demo-helpers.txt" || true)"
 echo "  helper pod:   $(echo "$HELPER" | awk '{print $1, "on node", $2}')"
@@ -103,10 +115,18 @@ echo "                $(cat "$FILE")"
 echo "  events:"
 k -n "$NS" get events --field-selector involvedObject.name=data -o custom-columns='TYPE:.type,REASON:.reason,MESSAGE:.message' | sed 's/^/    /'
 
-say "6/6 Provisioning latency in Prometheus format (http://127.0.0.1:$PORT/metrics)"
+say "6/7 Provisioning latency in Prometheus format (http://127.0.0.1:$PORT/metrics)"
 curl -fs "http://127.0.0.1:$PORT/metrics" \
   | grep -E '^(controller_persistentvolumeclaim_provision_total|hostpath_provisioner_provision_latency_seconds_(sum|count)|hostpath_provisioner_helper_pods_total)' \
   | sed 's/^/  /'
+
+say "7/7 hostpath-provisioner doctor --namespace $NS (read-only; exit 0: healthy)"
+set +e
+node dist/src/cli/main.js doctor --kubeconfig "$KUBECONFIG_FILE" --provisioner-namespace "$PROV_NS" --namespace "$NS" \
+  | sed 's/^/  /'
+DOCTOR=${PIPESTATUS[0]}
+set -e
+[[ $DOCTOR -le 1 ]] || { echo "demo: doctor could not look at the cluster (exit $DOCTOR)" >&2; exit 1; }
 
 say "The cluster and the provisioner keep running."
 echo "  export KUBECONFIG=$KUBECONFIG_FILE"
