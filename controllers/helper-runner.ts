@@ -17,6 +17,7 @@ import {
   type HelperState,
 } from '../src/domain/helper-status.js';
 import { helperPodName, type HelperOperation } from '../src/domain/names.js';
+import type { DirectoryOwnership } from '../src/domain/ownership.js';
 import { apiErrorMessage, apiStatusCode } from '../src/kube/client.js';
 import { backoffSeconds } from '../src/runtime/backoff.js';
 import { Expectations } from './expectations.js';
@@ -49,6 +50,8 @@ export interface HelperRequest {
   readonly directoryName: string;
   readonly tolerations: readonly V1Toleration[];
   readonly claim?: { readonly key: string; readonly uid: string };
+  /** For create helpers: the class's `uid`, `gid` and `mode` (default: mode 0777, no chown). */
+  readonly ownership?: DirectoryOwnership;
   /** For delete helpers: the uid of the PV (read live just before); an existing helper is adopted only if it matches. */
   readonly volumeUid?: string;
 }
@@ -223,6 +226,7 @@ export class HelperRunner {
       capabilities: settings.capabilities,
       activeDeadlineSeconds: settings.timeoutSeconds,
       ...(request.claim ? { claim: request.claim } : {}),
+      ...(request.ownership ? { ownership: request.ownership } : {}),
       ...(request.volumeUid !== undefined ? { volumeUid: request.volumeUid } : {}),
     });
   }

@@ -5,6 +5,8 @@ import { buildHelperPod, HELPER_SCRIPTS } from '../src/domain/helper-pod.js';
 import { classifyHelper, timeoutFailure } from '../src/domain/helper-status.js';
 import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
 
+const DEFAULT_CAPS = { drop: ['ALL'], add: ['DAC_OVERRIDE', 'FOWNER'] };
+
 describe('buildHelperPod', () => {
   it('builds a create helper pinned by node affinity with exactly the given tolerations', () => {
     expect(
@@ -59,7 +61,17 @@ describe('buildHelperPod', () => {
             name: 'helper',
             image: 'busybox:1.37.0',
             imagePullPolicy: 'IfNotPresent',
-            command: ['sh', '-c', HELPER_SCRIPTS.create, 'hostpath-create', '/hostpath-base/default-data-pvc-u1'],
+            command: [
+              'sh',
+              '-c',
+              HELPER_SCRIPTS.create,
+              'hostpath-create',
+              '/hostpath-base/default-data-pvc-u1',
+              '00777',
+              '',
+              '',
+              '',
+            ],
             resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
             securityContext: {
               runAsUser: 0,
@@ -126,6 +138,91 @@ describe('buildHelperPod', () => {
       add: ['DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER'],
     });
     expect(caps([])).toEqual({ drop: ['ALL'] });
+  });
+
+  describe('ownership of the volume directory (class parameters uid, gid, mode)', () => {
+    const create = {
+      operation: 'create' as const,
+      volumeName: 'pvc-u1',
+      namespace: 'hpp',
+      nodeName: 'w1',
+      baseDirectory: '/mnt/usb',
+      directoryName: 'ns-c-pvc-u1',
+      image: 'docker.io/library/busybox:1.37.0',
+      tolerations: [],
+      priorityClassName: '',
+      activeDeadlineSeconds: 60,
+      claim: { key: 'ns/c', uid: 'u1' },
+    };
+    const container = (input: Parameters<typeof buildHelperPod>[0]) => buildHelperPod(input).spec!.containers[0]!;
+    const none = { uid: undefined, gid: undefined, mode: undefined };
+    const table: [
+      string,
+      Partial<Parameters<typeof buildHelperPod>[0]>,
+      string[],
+      { drop: string[]; add?: string[] },
+    ][] = [
+      ['no parameters: chmod 0777, no chown, no check', {}, ['00777', '', '', ''], DEFAULT_CAPS],
+      ['the same when ownership is given but empty', { ownership: none }, ['00777', '', '', ''], DEFAULT_CAPS],
+      [
+        'uid, gid and mode: CHOWN on top of the configured capabilities',
+        { ownership: { uid: 1000, gid: 2000, mode: 0o2770 } },
+        ['02770', '1000', '2000', '2770'],
+        { drop: ['ALL'], add: ['DAC_OVERRIDE', 'FOWNER', 'CHOWN'] },
+      ],
+      [
+        'gid only: CHOWN',
+        { ownership: { ...none, gid: 2000 } },
+        ['00777', '', '2000', '777'],
+        { drop: ['ALL'], add: ['DAC_OVERRIDE', 'FOWNER', 'CHOWN'] },
+      ],
+      [
+        'uid 0 still chowns: CHOWN',
+        { ownership: { ...none, uid: 0 } },
+        ['00777', '0', '', '777'],
+        { drop: ['ALL'], add: ['DAC_OVERRIDE', 'FOWNER', 'CHOWN'] },
+      ],
+      ['mode only: no CHOWN', { ownership: { ...none, mode: 0o750 } }, ['00750', '', '', '750'], DEFAULT_CAPS],
+      [
+        'an empty --helper-capabilities: CHOWN alone',
+        { ownership: { uid: 1000, gid: 2000, mode: undefined }, capabilities: [] },
+        ['00777', '1000', '2000', '777'],
+        { drop: ['ALL'], add: ['CHOWN'] },
+      ],
+      [
+        'CHOWN already configured: not twice',
+        { ownership: { uid: 1000, gid: 2000, mode: undefined }, capabilities: ['CHOWN', 'DAC_OVERRIDE'] },
+        ['00777', '1000', '2000', '777'],
+        { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE'] },
+      ],
+      ['no chown, no capability configured: none', { capabilities: [] }, ['00777', '', '', ''], { drop: ['ALL'] }],
+    ];
+    it.each(table)('%s', (_name, patch, args, capabilities) => {
+      const c = container({ ...create, ...patch });
+      expect(c.command).toEqual([
+        'sh',
+        '-c',
+        HELPER_SCRIPTS.create,
+        'hostpath-create',
+        '/hostpath-base/ns-c-pvc-u1',
+        ...args,
+      ]);
+      expect(c.securityContext?.capabilities).toEqual(capabilities);
+    });
+
+    it('delete and list helpers never get CHOWN or the ownership arguments, whatever they are given', () => {
+      const ownership = { uid: 1000, gid: 2000, mode: 0o2770 };
+      for (const operation of ['delete', 'list'] as const) {
+        const c = container({ ...create, operation, ownership, directoryName: operation === 'list' ? '' : 'd' });
+        expect(c.securityContext?.capabilities).toEqual(DEFAULT_CAPS);
+        expect(c.command).toHaveLength(5);
+        expect(c.command?.[2]).toBe(HELPER_SCRIPTS[operation]);
+      }
+    });
+
+    it('the scripts contain no $( — the kubelet would expand $(NAME) in a command', () => {
+      for (const script of Object.values(HELPER_SCRIPTS)) expect(script).not.toContain('$(');
+    });
   });
 
   it('a list helper carries no priority class and mounts its base with type Directory (never creates it)', () => {

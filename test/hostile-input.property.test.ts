@@ -98,10 +98,9 @@ function pvc(namespace: string, name: string, id: string, node: string): V1Persi
   };
 }
 
-/** The path the helper's shell receives, resolved as the kernel would inside the helper container. */
+/** The path the helper's shell receives (`$1`, after `sh -c <script> <name>`; create helpers have more after it). */
 function helperPathArgument(pod: ReturnType<typeof buildHelperPod>): string {
-  const command = pod.spec!.containers[0]!.command!;
-  return command[command.length - 1]!;
+  return pod.spec!.containers[0]!.command![4]!;
 }
 
 /** Asserts everything a helper pod must satisfy, whatever it was built from. */

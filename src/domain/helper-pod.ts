@@ -13,6 +13,7 @@ import {
   MANAGED_BY_VALUE,
 } from './constants.js';
 import { dnsLabel, helperPodName, type HelperOperation } from './names.js';
+import { ADDON_OWNERSHIP, createHelperArguments, needsChown, type DirectoryOwnership } from './ownership.js';
 
 /** Default helper image: fully qualified, because CRI-O refuses short names such as `busybox:1.37.0`. */
 export const DEFAULT_HELPER_IMAGE = 'docker.io/library/busybox:1.37.0';
@@ -25,10 +26,17 @@ export const DEFAULT_HELPER_IMAGE = 'docker.io/library/busybox:1.37.0';
  * - FOWNER: `chmod` of an entry root does not own (a leaf a pod chowned), and unlinking in a sticky (mode 1xxx)
  *   directory entries root does not own.
  * Not kept: DAC_READ_SEARCH (DAC_OVERRIDE already covers directory reads and search for root; it would also enable
- * `open_by_handle_at(2)`, which opens any inode of the backing file system outside the mount), CHOWN (nothing is
- * chowned) and FSETID.
+ * `open_by_handle_at(2)`, which opens any inode of the backing file system outside the mount), CHOWN (see
+ * {@link CHOWN_CAPABILITY}) and FSETID.
  */
 export const DEFAULT_HELPER_CAPABILITIES: readonly string[] = ['DAC_OVERRIDE', 'FOWNER'];
+
+/**
+ * Added to the configured capabilities of one kind of helper only: the create helper of a class that sets `uid` or
+ * `gid`, which must chown its new directory (chown(2) to another owner or group needs CAP_CHOWN). No other helper
+ * gets it — not the delete and list helpers, not the create helpers of classes without these parameters.
+ */
+export const CHOWN_CAPABILITY = 'CHOWN';
 
 /** Linux capability names as Kubernetes' `capabilities.add` takes them (without `CAP_`), up to Linux 6.x. */
 export const LINUX_CAPABILITIES = [
@@ -77,9 +85,18 @@ export const LINUX_CAPABILITIES = [
 
 /**
  * Shell scripts run by the helper. The directory is passed as `$1` — never interpolated into the script — so no
- * claim or class name can inject a command. Both refuse to work through a symbolic link.
- * - create: make the leaf and chmod it to 0777 explicitly (`mkdir -m` does not fix an existing 0755 leaf, and the
- *   umask would narrow it), so non-root pods can write on every node alike.
+ * claim or class name can inject a command. Both refuse to work through a symbolic link. No script contains `$(`:
+ * the kubelet expands `$(NAME)` in a container's command.
+ * - create: make the leaf, then give it its mode and owner. Arguments after the directory (createHelperArguments in
+ *   ownership.ts): `$2` the mode for chmod (five octal digits; 00777 by default, so non-root pods can write on every
+ *   node alike — set explicitly, because `mkdir -m` does not fix an existing leaf and the umask would narrow it),
+ *   `$3` a uid and `$4` a gid to chown to ('' to leave them), `$5` the mode `stat -c %a` must print afterwards ('' to
+ *   check nothing: the addon's default). When it chowns, it first gives the leaf back to root (0, or :0 for the
+ *   group only), so the chmod is done by the leaf's owner and group: chmod(2) by root outside the file's group
+ *   silently drops the setgid bit of a `2770` without CAP_FSETID (which the helper does not have), and a chown never
+ *   drops it from a directory. Every step sets a value rather than changing one, so a run after a crash at any point
+ *   ends in the same state; the check turns what the kernel or the file system silently ignored (a chmod on vfat, a
+ *   setgid bit dropped) into a failure with the modes in stderr.
  * - delete: remove the leaf and everything in it (as root with CAP_DAC_OVERRIDE/CAP_FOWNER: files of any owner and
  *   mode), then check it is gone; a non-zero exit carries rm's stderr.
  * None writes outside the mounted base directory, so the container's root file system is read-only.
@@ -87,8 +104,15 @@ export const LINUX_CAPABILITIES = [
  */
 export const HELPER_SCRIPTS: Readonly<Record<HelperOperation, string>> = {
   create:
-    'set -eu; d="$1"; if [ -L "$d" ]; then echo "refusing: $d is a symbolic link" >&2; exit 2; fi; ' +
-    'mkdir -p -- "$d"; chmod 0777 -- "$d"',
+    'set -eu; d="$1"; m="$2"; u="$3"; g="$4"; a="$5"; ' +
+    'if [ -L "$d" ]; then echo "refusing: $d is a symbolic link" >&2; exit 2; fi; ' +
+    'mkdir -p -- "$d"; ' +
+    'if [ -n "$u$g" ]; then chown "${u:+0}${g:+:0}" -- "$d"; fi; ' +
+    'chmod "$m" -- "$d"; ' +
+    'if [ -n "$u$g" ]; then chown "$u${g:+:$g}" -- "$d"; fi; ' +
+    'if [ -n "$a" ]; then set -- `stat -c "%a %u %g" -- "$d"`; ' +
+    'if [ "$1" != "$a" ] || [ "${u:-$2}" != "$2" ] || [ "${g:-$3}" != "$3" ]; then ' +
+    'echo "$d has mode $1, owner $2:$3 after chmod and chown, not mode $a, owner ${u:-$2}:${g:-$3}" >&2; exit 1; fi; fi',
   delete:
     'set -eu; d="$1"; if [ -L "$d" ]; then echo "refusing: $d is a symbolic link" >&2; exit 2; fi; ' +
     'rm -rf -- "$d"; if [ -e "$d" ]; then echo "$d still exists after rm" >&2; exit 1; fi',
@@ -116,9 +140,12 @@ export interface HelperPodInput {
   readonly priorityClassName: string;
   /**
    * Capabilities the root container keeps (names without `CAP_`); all others are dropped. Default
-   * {@link DEFAULT_HELPER_CAPABILITIES}; `[]` keeps none.
+   * {@link DEFAULT_HELPER_CAPABILITIES}; `[]` keeps none. A create helper that chowns gets {@link CHOWN_CAPABILITY}
+   * on top.
    */
   readonly capabilities?: readonly string[] | undefined;
+  /** For create helpers: the class's `uid`, `gid` and `mode`; default none set (mode 0777, no chown). */
+  readonly ownership?: DirectoryOwnership | undefined;
   /** Upper bound on the helper's run time in seconds (`activeDeadlineSeconds`). */
   readonly activeDeadlineSeconds: number;
   /** The claim the create helper serves (`namespace/name` and uid), for cleanup after restarts. */
@@ -133,7 +160,8 @@ export interface HelperPodInput {
  * the scheduler and hide wrong tolerations until the kubelet rejected it). It mounts only the base directory — type
  * DirectoryOrCreate for create and delete, type Directory for `list`, so a report never creates a base directory on
  * a node that never had one (the helper then stays ContainerCreating and the report skips that node). It runs as
- * root with only `input.capabilities` (default DAC_OVERRIDE and FOWNER), never privileged, no privilege escalation
+ * root with only `input.capabilities` (default DAC_OVERRIDE and FOWNER; plus CHOWN for a create helper whose class
+ * sets `uid` or `gid`), never privileged, no privilege escalation
  * (`no_new_privs`), the runtime's default seccomp profile and a read-only root file system. The Pod Security level it
  * needs is `privileged` (hostPath volumes and running as root are outside `baseline`).
  *
@@ -143,7 +171,12 @@ export interface HelperPodInput {
 export function buildHelperPod(input: HelperPodInput): V1Pod {
   const name = helperPodName(input.operation, input.volumeName);
   const listing = input.operation === 'list';
-  const capabilities = input.capabilities ?? DEFAULT_HELPER_CAPABILITIES;
+  const ownership = input.operation === 'create' ? (input.ownership ?? ADDON_OWNERSHIP) : undefined;
+  const configured = input.capabilities ?? DEFAULT_HELPER_CAPABILITIES;
+  const capabilities =
+    ownership && needsChown(ownership) && !configured.includes(CHOWN_CAPABILITY)
+      ? [...configured, CHOWN_CAPABILITY]
+      : configured;
   const containerPath = listing ? HELPER_MOUNT_PATH : `${HELPER_MOUNT_PATH}/${input.directoryName}`;
   const annotations: Record<string, string> = {
     [ANN_HELPER_VOLUME]: input.volumeName,
@@ -187,7 +220,14 @@ export function buildHelperPod(input: HelperPodInput): V1Pod {
           name: HELPER_CONTAINER,
           image: input.image,
           imagePullPolicy: 'IfNotPresent',
-          command: ['sh', '-c', HELPER_SCRIPTS[input.operation], `hostpath-${input.operation}`, containerPath],
+          command: [
+            'sh',
+            '-c',
+            HELPER_SCRIPTS[input.operation],
+            `hostpath-${input.operation}`,
+            containerPath,
+            ...(ownership ? createHelperArguments(ownership) : []),
+          ],
           resources: {
             requests: { cpu: '10m', memory: '16Mi' },
             limits: { cpu: '100m', memory: '64Mi' },
