@@ -231,6 +231,7 @@ export class ProvisionController {
         directoryName,
         tolerations,
         claim: { key, uid },
+        ownership: decision.parameters.ownership,
       },
       log,
     );

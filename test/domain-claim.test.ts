@@ -172,7 +172,7 @@ describe('decideClaim', () => {
         action: 'refuse',
         reason: 'bad_class',
         message:
-          'StorageClass microk8s-hostpath: unknown parameter "pvdir" (did you mean "pvDir"?); known: pvDir, volumeType',
+          'StorageClass microk8s-hostpath: unknown parameter "pvdir" (did you mean "pvDir"?); known: pvDir, volumeType, uid, gid, mode',
       },
     ],
     [
@@ -228,10 +228,67 @@ describe('parseClassParameters', () => {
     expect(parseClassParameters({ ...wffc, parameters: { a: '1', volumeType: 'nfs', pvDir: 'x' } }, DEFAULT)).toEqual({
       ok: false,
       problems: [
-        'unknown parameter "a"; known: pvDir, volumeType',
+        'unknown parameter "a"; known: pvDir, volumeType, uid, gid, mode',
         'parameter pvDir "x" is not an absolute path',
         'parameter volumeType "nfs" must be "hostPath" or "local"',
       ],
+    });
+  });
+});
+
+describe('parseClassParameters: uid, gid, mode', () => {
+  const parse = (parameters: Record<string, string>) => parseClassParameters({ ...wffc, parameters }, DEFAULT);
+  it.each([
+    ['none: the addon', {}, { uid: undefined, gid: undefined, mode: undefined }],
+    ['all three', { uid: '1000', gid: '2000', mode: '2770' }, { uid: 1000, gid: 2000, mode: 0o2770 }],
+    ['root ids', { uid: '0', gid: '0' }, { uid: 0, gid: 0, mode: undefined }],
+    ['mode only, three digits', { mode: '750' }, { uid: undefined, gid: undefined, mode: 0o750 }],
+  ])('accepts %s', (_name, parameters, ownership) => {
+    expect(parse(parameters)).toEqual({
+      ok: true,
+      parameters: { baseDirectory: DEFAULT, volumeType: 'hostPath', ownership },
+    });
+  });
+  it.each([
+    [
+      'a negative uid',
+      { uid: '-1' },
+      'parameter uid "-1" must be a decimal integer from 0 to 4294967294 (a numeric id, not a name)',
+    ],
+    [
+      'a group name',
+      { gid: 'staff' },
+      'parameter gid "staff" must be a decimal integer from 0 to 4294967294 (a numeric id, not a name)',
+    ],
+    [
+      '(uid_t)-1',
+      { uid: '4294967295' },
+      'parameter uid "4294967295" must be a decimal integer from 0 to 4294967294 (a numeric id, not a name)',
+    ],
+    [
+      'five octal digits',
+      { mode: '02770' },
+      'parameter mode "02770" must be an octal mode of at most 4 digits, e.g. "0770" or "2775"',
+    ],
+    [
+      'a symbolic mode',
+      { mode: 'g+rwx' },
+      'parameter mode "g+rwx" must be an octal mode of at most 4 digits, e.g. "0770" or "2775"',
+    ],
+    [
+      'a non-octal digit',
+      { mode: '0778' },
+      'parameter mode "0778" must be an octal mode of at most 4 digits, e.g. "0770" or "2775"',
+    ],
+  ])('refuses %s', (_name, parameters, problem) => {
+    expect(parse(parameters)).toEqual({ ok: false, problems: [problem] });
+  });
+  it('a bad mode refuses the claim before any node is touched, like a bad pvDir', () => {
+    expect(decideClaim(claim({}), { ...wffc, parameters: { uid: '1000', mode: '888' } }, NAMES, DEFAULT)).toEqual({
+      action: 'refuse',
+      reason: 'bad_class',
+      message:
+        'StorageClass microk8s-hostpath: parameter mode "888" must be an octal mode of at most 4 digits, e.g. "0770" or "2775"',
     });
   });
 });

@@ -16,6 +16,7 @@ import { decideClaim } from './claim.js';
 import { claimClassName } from './class-name.js';
 import { buildHelperPod } from './helper-pod.js';
 import { classifyHelper } from './helper-status.js';
+import { describeOwnership } from './ownership.js';
 import { parseClassParameters } from './storage-class.js';
 import { formatTaint, helperTolerations, untoleratedTaints, type TolerationPolicy } from './tolerations.js';
 import type { HelperOperation } from './names.js';
@@ -84,8 +85,15 @@ export function diagnoseClasses(
           'fix the parameters (StorageClasses are immutable: delete and re-create it)',
         ),
       );
-    } else
-      findings.push(ok(`StorageClass ${name}`, `${mode}, reclaim ${reclaim}, base ${parsed.parameters.baseDirectory}`));
+    } else {
+      const ownership = describeOwnership(parsed.parameters.ownership);
+      findings.push(
+        ok(
+          `StorageClass ${name}`,
+          `${mode}, reclaim ${reclaim}, base ${parsed.parameters.baseDirectory}${ownership ? `, ${ownership}` : ''}`,
+        ),
+      );
+    }
   }
   const defaults = classes.filter((sc) => sc.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
   if (defaults.length > 1) {

@@ -1,4 +1,5 @@
 import type { V1StorageClass } from '@kubernetes/client-node';
+import { parseId, parseMode, type DirectoryOwnership } from './ownership.js';
 import { checkBaseDirectory } from './paths.js';
 
 /** Reclaim policies a provisioned PV can carry (Recycle is deprecated and not offered). */
@@ -13,14 +14,18 @@ export interface ClassParameters {
   readonly baseDirectory: string;
   /** Volume source of the PV. */
   readonly volumeType: VolumeType;
+  /** Owner, group and mode of each new volume directory (`uid`, `gid`, `mode`); all undefined by default. */
+  readonly ownership: DirectoryOwnership;
 }
 
-/** The StorageClass parameter keys we accept. The addon knows only `pvDir`; `volumeType` is ours. */
-export const KNOWN_PARAMETERS = ['pvDir', 'volumeType'] as const;
+/** The StorageClass parameter keys we accept. The addon knows only `pvDir`; the others are ours. */
+export const KNOWN_PARAMETERS = ['pvDir', 'volumeType', 'uid', 'gid', 'mode'] as const;
 
 /**
  * Parses and validates a StorageClass's `parameters` and `mountOptions`. Unlike the addon, which silently ignores
  * unknown keys (so a misspelt `pvdir` quietly used the default directory), every unknown key is an error.
+ * `uid` and `gid` are decimal ids 0..4294967294, `mode` one to four octal digits (see ownership.ts); a bad value is
+ * a problem like a bad `pvDir`, so the claim is refused before any helper runs.
  *
  * @param storageClass - the class.
  * @param defaultBaseDirectory - PV_DIR, used when the class sets no `pvDir`.
@@ -51,10 +56,25 @@ export function parseClassParameters(
     if (params.volumeType === 'hostPath' || params.volumeType === 'local') volumeType = params.volumeType;
     else problems.push(`parameter volumeType ${JSON.stringify(params.volumeType)} must be "hostPath" or "local"`);
   }
+  const number = (key: 'uid' | 'gid' | 'mode', parse: typeof parseId): number | undefined => {
+    const value = params[key];
+    if (value === undefined) return undefined;
+    const check = parse(value);
+    if (check.ok) return check.value;
+    problems.push(`parameter ${key} ${JSON.stringify(value)} ${check.reason}`);
+    return undefined;
+  };
+  const ownership: DirectoryOwnership = {
+    uid: number('uid', parseId),
+    gid: number('gid', parseId),
+    mode: number('mode', parseMode),
+  };
   if ((storageClass.mountOptions ?? []).length > 0) {
     problems.push(`mountOptions ${JSON.stringify(storageClass.mountOptions)} are not supported by hostPath volumes`);
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, parameters: { baseDirectory, volumeType } };
+  return problems.length > 0
+    ? { ok: false, problems }
+    : { ok: true, parameters: { baseDirectory, volumeType, ownership } };
 }
 
 /**
