@@ -22,6 +22,7 @@ import {
   doctorExitCode,
   quotaCountsPod,
   readinessTarget,
+  versionFromMetrics,
   type ClaimFacts,
   type Finding,
   type ReadinessOutcome,
@@ -350,6 +351,15 @@ describe('readinessTarget, diagnoseReadiness', () => {
       },
     ],
     [
+      'ready standby with its version',
+      { kind: 'answer', statusCode: 200, body: 'ok: standby\n', version: '0.1.0' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'ok',
+        summary: 'http://10.1.0.5:9090/readyz answers 200: ok: standby; version 0.1.0',
+      },
+    ],
+    [
       'not ready',
       { kind: 'answer', statusCode: 503, body: 'not ready (standby): caches not synced\n' },
       {
@@ -530,5 +540,22 @@ describe('quotaCountsPod, diagnoseHelperQuotas', () => {
     ['all scopes must match', { scopes: ['Terminating', 'BestEffort'] }, { activeDeadlineSeconds: 1 }, true],
   ])('quota scope %s', (_n, scope, spec, counted) => {
     expect(quotaCountsPod({ spec: scope }, { spec: { containers: [], ...spec } })).toBe(counted);
+  });
+});
+
+describe('versionFromMetrics', () => {
+  it.each<[string, string, string | undefined]>([
+    ['the series', 'hostpath_provisioner_build_info{version="0.1.0",node_version="v24.22.3"} 1\n', '0.1.0'],
+    [
+      'labels in another order',
+      'x 1\nhostpath_provisioner_build_info{node_version="v24",version="1.2.3-rc.1"} 1',
+      '1.2.3-rc.1',
+    ],
+    ['no such series', 'process_cpu_seconds_total 3\n', undefined],
+    ['an empty version', 'hostpath_provisioner_build_info{version=""} 1', undefined],
+    ['another metric with a version label', 'other_build_info{version="9"} 1', undefined],
+    ['a long value is cut', `hostpath_provisioner_build_info{version="${'v'.repeat(100)}"} 1`, 'v'.repeat(64)],
+  ])('%s', (_n, text, version) => {
+    expect(versionFromMetrics(text)).toBe(version);
   });
 });

@@ -21,6 +21,7 @@ import {
   diagnoseNode,
   diagnoseProvisionerPods,
   diagnoseReadiness,
+  versionFromMetrics,
   diagnoseReleasedVolume,
   doctorExitCode,
   readinessTarget,
@@ -221,7 +222,9 @@ export async function readable<T>(list: Promise<{ items: T[] }>): Promise<Readab
 export async function askReadiness(target: ReadinessTarget): Promise<ReadinessOutcome> {
   try {
     const res = await fetch(target.url, { signal: AbortSignal.timeout(READINESS_TIMEOUT_MS), redirect: 'manual' });
-    return { kind: 'answer', statusCode: res.status, body: await res.text() };
+    const answer = { kind: 'answer', statusCode: res.status, body: await res.text() } as const;
+    const version = await askVersion(new URL('/metrics', target.url).href);
+    return version ? { ...answer, version } : answer;
   } catch (err) {
     // Duck-typed, not instanceof: fetch's errors may come from another realm (e.g. under a test runner's VM).
     const e = err as { name?: unknown; message?: unknown; cause?: { message?: unknown; code?: unknown } } | undefined;
@@ -231,6 +234,19 @@ export async function askReadiness(target: ReadinessTarget): Promise<ReadinessOu
         ? `no answer within ${READINESS_TIMEOUT_MS / 1000} s`
         : (cause ?? (typeof e?.message === 'string' ? e.message : String(err)));
     return { kind: 'error', message };
+  }
+}
+
+/**
+ * The version a provisioner serves on `/metrics` next to its readiness endpoint (same server), with the same timeout.
+ * Never throws: undefined when it cannot be read.
+ */
+async function askVersion(url: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(READINESS_TIMEOUT_MS), redirect: 'manual' });
+    return res.ok ? versionFromMetrics(await res.text()) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

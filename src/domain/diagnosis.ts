@@ -443,7 +443,13 @@ export function readinessTarget(pod: V1Pod): ReadinessTarget | undefined {
 
 /** What one readiness request gave: an HTTP answer, or the error that stopped it (timeout, refused, no route). */
 export type ReadinessOutcome =
-  | { readonly kind: 'answer'; readonly statusCode: number; readonly body: string }
+  | {
+      readonly kind: 'answer';
+      readonly statusCode: number;
+      readonly body: string;
+      /** The version its `/metrics` reports ({@link versionFromMetrics}), when it could be read. */
+      readonly version?: string;
+    }
   | { readonly kind: 'error'; readonly message: string };
 
 /**
@@ -462,13 +468,26 @@ export function diagnoseReadiness(target: ReadinessTarget, outcome: ReadinessOut
   const body = outcome.body.split('\n')[0]?.trim().slice(0, 200) ?? '';
   const said = body ? `: ${body}` : '';
   if (outcome.statusCode >= 200 && outcome.statusCode < 400) {
-    return ok(subject, `${target.url} answers ${outcome.statusCode}${said}`);
+    const version = outcome.version ? `; version ${outcome.version}` : '';
+    return ok(subject, `${target.url} answers ${outcome.statusCode}${said}${version}`);
   }
   return attention(
     subject,
     `${target.url} answers ${outcome.statusCode}${said}: not ready`,
     `kubectl -n ${target.namespace || '<namespace>'} logs ${target.pod}`,
   );
+}
+
+/**
+ * The provisioner's version from its Prometheus text exposition: the `version` label of
+ * `hostpath_provisioner_build_info` (the usual `<name>_build_info` convention). Pure.
+ *
+ * @param text - a `/metrics` body (text format 0.0.4).
+ * @returns the version, or undefined when the series is missing or has no version (at most 64 characters are kept).
+ */
+export function versionFromMetrics(text: string): string | undefined {
+  const m = /^hostpath_provisioner_build_info\{[^}\n]*\bversion="([^"\\\n]*)"/m.exec(text);
+  return m?.[1] ? m[1].slice(0, 64) : undefined;
 }
 
 /** A list doctor may not have been allowed to read: its items, or why it could not read them (e.g. a 403). */
