@@ -21,6 +21,7 @@ import {
   waitFor,
   type TestNamespace,
 } from './support/cluster.js';
+import { runDoctor } from './support/doctor.js';
 import { applyDefaultStorageClass } from './support/provisioner.js';
 import {
   affinityHostname,
@@ -360,6 +361,18 @@ describe('the image as a Deployment on real nodes', () => {
       { timeoutMs: 60_000 },
     );
     expect(lease.spec?.holderIdentity).toMatch(/^hpp-real-(plain|gpu)_\d+_[0-9a-f]+$/);
+  });
+
+  it("doctor, told only its namespace, checks it as its pods run it (the overlay's ServiceAccount) and shows their version", () => {
+    const r = runDoctor(NAMESPACE, '--namespace', ns.name);
+    const about = (subject: string) => r.findings.find((f) => f.subject === subject);
+    expect(about('ServiceAccount kube-system/microk8s-hostpath')?.status).toBe('ok');
+    expect(about('provisioner pods')?.status).toBe('ok');
+    for (const pod of pods) {
+      expect(about(`provisioner pod ${pod.metadata!.name!}`)?.summary).toMatch(
+        new RegExp(`answers 200: ok: (leader|standby); version ${version.replace(/\./g, '\\.')}$`),
+      );
+    }
   });
 
   it('provisions a claim whose consumer tolerates the NoSchedule taint on the tainted real node, and deletes it', async () => {

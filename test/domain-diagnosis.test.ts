@@ -21,6 +21,8 @@ import {
   diagnoseReleasedVolume,
   doctorExitCode,
   quotaCountsPod,
+  podSetting,
+  provisionerSettings,
   readinessTarget,
   versionFromMetrics,
   type ClaimFacts,
@@ -557,5 +559,72 @@ describe('versionFromMetrics', () => {
     ['a long value is cut', `hostpath_provisioner_build_info{version="${'v'.repeat(100)}"} 1`, 'v'.repeat(64)],
   ])('%s', (_n, text, version) => {
     expect(versionFromMetrics(text)).toBe(version);
+  });
+});
+
+describe('podSetting, provisionerSettings (what the provisioner runs with)', () => {
+  const pod = (container: Partial<V1Container>, phase = 'Running', serviceAccountName?: string): V1Pod => ({
+    metadata: { name: 'hpp-1' },
+    spec: {
+      ...(serviceAccountName ? { serviceAccountName } : {}),
+      containers: [{ name: 'sidecar' }, { name: 'hostpath-provisioner', ...container }],
+    },
+    status: { phase },
+  });
+  it.each<[string, Partial<V1Container>, string | undefined]>([
+    ['nothing given', {}, undefined],
+    ['env value', { env: [{ name: 'PV_DIR', value: '/data' }] }, '/data'],
+    [
+      'env valueFrom cannot be resolved',
+      { env: [{ name: 'PV_DIR', valueFrom: { fieldRef: { fieldPath: 'x' } } }] },
+      undefined,
+    ],
+    ['flag and value', { args: ['run', '--pv-dir', '/flag'] }, '/flag'],
+    ['flag=value', { args: ['run', '--pv-dir=/eq'] }, '/eq'],
+    ['the flag wins over env', { args: ['--pv-dir', '/flag'], env: [{ name: 'PV_DIR', value: '/env' }] }, '/flag'],
+    ['the last flag wins', { command: ['node', 'main.js', '--pv-dir', '/a'], args: ['--pv-dir=/b'] }, '/b'],
+    ['a flag without value is ignored', { args: ['run', '--pv-dir'] }, undefined],
+    ['an empty env value', { env: [{ name: 'PV_DIR', value: '' }] }, ''],
+  ])('%s', (_n, container, expected) => {
+    expect(podSetting(pod(container), '--pv-dir', 'PV_DIR')).toBe(expected);
+  });
+
+  const defaults = {
+    provisionerNames: ['microk8s.io/hostpath'],
+    pvDir: '/var/snap/microk8s/common/default-storage',
+    tolerationPolicy: 'node-taints' as const,
+    helperPriorityClass: 'system-node-critical',
+    serviceAccount: 'hostpath-provisioner',
+  };
+  it('no pods: the defaults', () => {
+    expect(provisionerSettings({}, [], defaults)).toEqual(defaults);
+  });
+  it("the microk8s overlay's pod: its ServiceAccount and env", () => {
+    const p = pod(
+      {
+        env: [
+          { name: 'PV_DIR', value: '/var/snap/microk8s/common/default-storage' },
+          { name: 'HELPER_PRIORITY_CLASS', value: '' },
+          { name: 'TOLERATION_POLICY', value: 'none' },
+          { name: 'PROVISIONER_NAMES', value: 'microk8s.io/hostpath, example.com/hp' },
+        ],
+      },
+      'Running',
+      'microk8s-hostpath',
+    );
+    expect(provisionerSettings({}, [p], defaults)).toEqual({
+      provisionerNames: ['microk8s.io/hostpath', 'example.com/hp'],
+      pvDir: '/var/snap/microk8s/common/default-storage',
+      tolerationPolicy: 'none',
+      helperPriorityClass: '',
+      serviceAccount: 'microk8s-hostpath',
+    });
+  });
+  it('what the user told doctor wins; a Running pod is preferred; invalid values fall back to the defaults', () => {
+    const pending = pod({ args: ['--pv-dir', '/pending'] }, 'Pending', 'other');
+    const running = pod({ args: ['--pv-dir', '/running', '--toleration-policy', 'bogus', '--provisioner-names', ','] });
+    expect(
+      provisionerSettings({ serviceAccount: 'told', helperPriorityClass: 'x' }, [pending, running], defaults),
+    ).toEqual({ ...defaults, pvDir: '/running', serviceAccount: 'told', helperPriorityClass: 'x' });
   });
 });

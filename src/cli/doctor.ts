@@ -21,11 +21,13 @@ import {
   diagnoseNode,
   diagnoseProvisionerPods,
   diagnoseReadiness,
-  versionFromMetrics,
   diagnoseReleasedVolume,
   doctorExitCode,
+  provisionerSettings,
   readinessTarget,
+  versionFromMetrics,
   type Finding,
+  type ProvisionerSettings,
   type Readable,
   type ReadinessOutcome,
   type ReadinessTarget,
@@ -75,14 +77,22 @@ export interface DoctorOptions {
   readonly claim?: string;
   /** Where the provisioner runs; found from its Lease when absent. */
   readonly provisionerNamespace?: string;
-  readonly provisionerNames: readonly string[];
-  readonly pvDir: string;
-  readonly tolerationPolicy: TolerationPolicy;
-  /** The provisioner's `--helper-priority-class` (of delete helpers); '' for none. */
-  readonly helperPriorityClass: string;
+  /**
+   * The provisioner's settings as the user gives them to doctor; each one absent is read from the provisioner's pods
+   * (their args and env), else `run`'s default ({@link provisionerSettings}).
+   */
+  readonly settings?: Partial<ProvisionerSettings>;
   readonly leaseName: string;
-  readonly serviceAccount: string;
 }
+
+/** `run`'s defaults of the settings doctor checks with; the ServiceAccount is manifests/base's. */
+export const DEFAULT_SETTINGS: ProvisionerSettings = {
+  provisionerNames: ['microk8s.io/hostpath'],
+  pvDir: '/var/snap/microk8s/common/default-storage',
+  tolerationPolicy: 'node-taints',
+  helperPriorityClass: DEFAULT_HELPER_PRIORITY_CLASS,
+  serviceAccount: 'hostpath-provisioner',
+};
 
 /**
  * Looks at the cluster read-only and diagnoses it: the provisioner (Lease, its pods and each pod's `/readyz`, asked
@@ -126,17 +136,18 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
       throw err;
     }),
   ]);
+  const settings = provisionerSettings(options.settings ?? {}, own.items, DEFAULT_SETTINGS);
   const pods = diagnoseProvisionerPods(own.items);
   if (pods) findings.push(pods);
   const targets = own.items.map(readinessTarget).filter((t): t is ReadinessTarget => t !== undefined);
   findings.push(...(await Promise.all(targets.map(async (t) => diagnoseReadiness(t, await askReadiness(t))))));
   findings.push(diagnoseHelperNamespace(helperNamespace));
   const [priorityClasses, quotas] = await Promise.all([
-    options.helperPriorityClass ? readable(scheduling.listPriorityClass()) : { items: [] },
+    settings.helperPriorityClass ? readable(scheduling.listPriorityClass()) : { items: [] },
     readable(core.listNamespacedResourceQuota({ namespace })),
   ]);
-  findings.push(diagnoseHelperPriorityClass(options.helperPriorityClass, priorityClasses));
-  findings.push(...diagnoseHelperQuotas(namespace, quotas, options.helperPriorityClass));
+  findings.push(diagnoseHelperPriorityClass(settings.helperPriorityClass, priorityClasses));
+  findings.push(...diagnoseHelperQuotas(namespace, quotas, settings.helperPriorityClass));
 
   const [classes, nodes, claims, volumes, helpers] = await Promise.all([
     storage.listStorageClass(),
@@ -147,9 +158,9 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
     core.listPersistentVolume(),
     core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/managed-by=hostpath-provisioner' }),
   ]);
-  findings.push(...diagnoseClasses(classes.items, options.provisionerNames, options.pvDir));
-  findings.push(...(await permissionFindings(authorization, namespace, options.serviceAccount)));
-  for (const node of nodes.items) findings.push(diagnoseNode(node, options.tolerationPolicy));
+  findings.push(...diagnoseClasses(classes.items, settings.provisionerNames, settings.pvDir));
+  findings.push(...(await permissionFindings(authorization, namespace, settings.serviceAccount)));
+  for (const node of nodes.items) findings.push(diagnoseNode(node, settings.tolerationPolicy));
 
   const byName = new Map<string, V1Node>(nodes.items.map((n) => [n.metadata?.name ?? '', n]));
   const byHostname = new Map<string, V1Node>(byName);
@@ -181,8 +192,8 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
       nodes: byName,
       helper: helperByName.get(helperPodName('create', volumeNameForClaim(claim.metadata?.uid ?? ''))),
       events: await eventsOf('PersistentVolumeClaim', claim.metadata?.name ?? '', ns),
-      provisionerNames: options.provisionerNames,
-      defaultBaseDirectory: options.pvDir,
+      provisionerNames: settings.provisionerNames,
+      defaultBaseDirectory: settings.pvDir,
     });
     if (finding) findings.push(finding);
   }
@@ -193,7 +204,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
         pv,
         byHostname,
         await eventsOf('PersistentVolume', pv.metadata?.name ?? '', ''),
-        options.provisionerNames,
+        settings.provisionerNames,
         now,
       );
       if (finding) findings.push(finding);
@@ -355,20 +366,26 @@ export function doctorCommand(): Command {
     .option('-n, --namespace <namespace>', 'only claims of this namespace')
     .option('--claim <name>', 'only this claim (with --namespace; default namespace "default")')
     .option('--provisioner-namespace <namespace>', `where the provisioner runs (default: found from its Lease)`)
-    .option('--provisioner-name <names>', 'provisioner names, comma-separated', 'microk8s.io/hostpath')
-    .option('--pv-dir <path>', 'PV_DIR of the provisioner', '/var/snap/microk8s/common/default-storage')
+    .option(
+      '--provisioner-name <names>',
+      'provisioner names, comma-separated (default: as its pods run, else microk8s.io/hostpath)',
+    )
+    .option('--pv-dir <path>', `PV_DIR of the provisioner (default: as its pods run, else ${DEFAULT_SETTINGS.pvDir})`)
     .addOption(
-      new Option('--toleration-policy <policy>', 'toleration policy of the provisioner')
-        .choices(TOLERATION_POLICIES)
-        .default('node-taints'),
+      new Option(
+        '--toleration-policy <policy>',
+        'toleration policy of the provisioner (default: as its pods run, else node-taints)',
+      ).choices(TOLERATION_POLICIES),
     )
     .option(
       '--helper-priority-class <name>',
-      "the provisioner's --helper-priority-class (of delete helpers); empty for none",
-      DEFAULT_HELPER_PRIORITY_CLASS,
+      `the provisioner's --helper-priority-class (of delete helpers); empty for none (default: as its pods run, else ${DEFAULT_HELPER_PRIORITY_CLASS})`,
     )
     .option('--lease-name <name>', 'leader-election Lease name', 'microk8s.io-hostpath')
-    .option('--service-account <name>', "the provisioner's ServiceAccount", 'hostpath-provisioner')
+    .option(
+      '--service-account <name>',
+      "the provisioner's ServiceAccount (default: its pods', else hostpath-provisioner)",
+    )
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (opts: Record<string, string | undefined>) => {
       try {
@@ -378,12 +395,18 @@ export function doctorCommand(): Command {
           ...(namespace ? { namespace } : {}),
           ...(opts['claim'] ? { claim: opts['claim'] } : {}),
           ...(opts['provisionerNamespace'] ? { provisionerNamespace: opts['provisionerNamespace'] } : {}),
-          provisionerNames: (opts['provisionerName'] ?? '').split(',').filter(Boolean),
-          pvDir: opts['pvDir'] ?? '',
-          tolerationPolicy: (opts['tolerationPolicy'] ?? 'node-taints') as TolerationPolicy,
-          helperPriorityClass: opts['helperPriorityClass'] ?? '',
+          settings: {
+            ...(opts['provisionerName'] !== undefined
+              ? { provisionerNames: opts['provisionerName'].split(',').filter(Boolean) }
+              : {}),
+            ...(opts['pvDir'] !== undefined ? { pvDir: opts['pvDir'] } : {}),
+            ...(opts['tolerationPolicy'] !== undefined
+              ? { tolerationPolicy: opts['tolerationPolicy'] as TolerationPolicy }
+              : {}),
+            ...(opts['helperPriorityClass'] !== undefined ? { helperPriorityClass: opts['helperPriorityClass'] } : {}),
+            ...(opts['serviceAccount'] !== undefined ? { serviceAccount: opts['serviceAccount'] } : {}),
+          },
           leaseName: opts['leaseName'] ?? '',
-          serviceAccount: opts['serviceAccount'] ?? '',
         });
         process.stdout.write(opts['output'] === 'json' ? formatJson(findings) : formatFindings(findings));
         process.exitCode = doctorExitCode(findings);

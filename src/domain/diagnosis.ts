@@ -17,7 +17,13 @@ import { claimClassName } from './class-name.js';
 import { buildHelperPod } from './helper-pod.js';
 import { classifyHelper } from './helper-status.js';
 import { parseClassParameters } from './storage-class.js';
-import { formatTaint, helperTolerations, untoleratedTaints, type TolerationPolicy } from './tolerations.js';
+import {
+  formatTaint,
+  helperTolerations,
+  TOLERATION_POLICIES,
+  untoleratedTaints,
+  type TolerationPolicy,
+} from './tolerations.js';
 import type { HelperOperation } from './names.js';
 import { isOurVolume, volumeHostname } from './volume.js';
 
@@ -476,6 +482,83 @@ export function diagnoseReadiness(target: ReadinessTarget, outcome: ReadinessOut
     `${target.url} answers ${outcome.statusCode}${said}: not ready`,
     `kubectl -n ${target.namespace || '<namespace>'} logs ${target.pod}`,
   );
+}
+
+/** The provisioner settings doctor's checks depend on. */
+export interface ProvisionerSettings {
+  readonly provisionerNames: readonly string[];
+  readonly pvDir: string;
+  readonly tolerationPolicy: TolerationPolicy;
+  /** Of delete helpers; '' for none. */
+  readonly helperPriorityClass: string;
+  readonly serviceAccount: string;
+}
+
+/** Where each setting is given to `run`: its flag and environment variable (src/runtime/config.ts). */
+export const SETTING_SOURCES: {
+  readonly [K in Exclude<keyof ProvisionerSettings, 'serviceAccount'>]: readonly [string, string];
+} = {
+  provisionerNames: ['--provisioner-names', 'PROVISIONER_NAMES'],
+  pvDir: ['--pv-dir', 'PV_DIR'],
+  tolerationPolicy: ['--toleration-policy', 'TOLERATION_POLICY'],
+  helperPriorityClass: ['--helper-priority-class', 'HELPER_PRIORITY_CLASS'],
+};
+
+/**
+ * A setting as a provisioner pod's spec gives it to `run`: the last `--flag value` or `--flag=value` in the
+ * container's command and args (flags win over the environment, as in `run`), else the literal value of the
+ * environment variable (a `valueFrom` cannot be resolved from the spec: undefined). The container is the one named
+ * `hostpath-provisioner`, else the first. Pure.
+ */
+export function podSetting(pod: V1Pod, flag: string, env: string): string | undefined {
+  const containers = pod.spec?.containers ?? [];
+  const c = containers.find((x) => x.name === 'hostpath-provisioner') ?? containers[0];
+  if (!c) return undefined;
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  let fromFlag: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === flag && i + 1 < argv.length) fromFlag = argv[++i];
+    else if (a.startsWith(`${flag}=`)) fromFlag = a.slice(flag.length + 1);
+  }
+  if (fromFlag !== undefined) return fromFlag;
+  const e = (c.env ?? []).find((x) => x.name === env);
+  return e && e.valueFrom === undefined ? (e.value ?? '') : undefined;
+}
+
+/**
+ * The settings doctor checks with: what the user told doctor, else what the provisioner's pods run with (the first
+ * Running pod, else the first pod; its ServiceAccount from `spec.serviceAccountName`), else `run`'s defaults. A pod's
+ * invalid toleration policy or an empty name list falls back to the default (`run` would refuse to start). Pure.
+ *
+ * @param told - settings given to doctor on its command line.
+ * @param pods - the provisioner's pods.
+ * @param defaults - `run`'s defaults.
+ */
+export function provisionerSettings(
+  told: Partial<ProvisionerSettings>,
+  pods: readonly V1Pod[],
+  defaults: ProvisionerSettings,
+): ProvisionerSettings {
+  const pod = pods.find((p) => p.status?.phase === 'Running') ?? pods[0];
+  const fromPod = (key: keyof typeof SETTING_SOURCES): string | undefined =>
+    pod ? podSetting(pod, ...SETTING_SOURCES[key]) : undefined;
+  const names = fromPod('provisionerNames')
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const policy = fromPod('tolerationPolicy');
+  return {
+    provisionerNames: told.provisionerNames ?? (names?.length ? names : defaults.provisionerNames),
+    pvDir: told.pvDir ?? (fromPod('pvDir') || defaults.pvDir),
+    tolerationPolicy:
+      told.tolerationPolicy ??
+      ((TOLERATION_POLICIES as readonly string[]).includes(policy ?? '')
+        ? (policy as TolerationPolicy)
+        : defaults.tolerationPolicy),
+    helperPriorityClass: told.helperPriorityClass ?? fromPod('helperPriorityClass') ?? defaults.helperPriorityClass,
+    serviceAccount: told.serviceAccount ?? (pod?.spec?.serviceAccountName || defaults.serviceAccount),
+  };
 }
 
 /**
