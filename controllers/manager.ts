@@ -266,6 +266,7 @@ export class ProvisionerManager {
     this.volumes.on('update', enqueueVolume);
     const classChanged = (sc: V1StorageClass) => {
       const name = sc.metadata?.name ?? '';
+      if (config.provisionerNames.includes(sc.provisioner)) metrics.initClass(name);
       for (const c of this.claims.byIndex(INDEX_CLASS, name)) enqueueClaim(c);
       for (const v of this.volumes.byIndex(INDEX_CLASS, name)) enqueueVolume(v);
     };

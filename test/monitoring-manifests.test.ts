@@ -1,7 +1,8 @@
 /**
  * The monitoring manifests agree with the code: every metric the Grafana dashboard queries is one that
  * src/runtime/metrics.ts registers, the dashboard covers what issue "Observability" asks for, and the
- * ServiceMonitor finds the metrics Service of the base and of the microk8s overlay.
+ * ServiceMonitor finds the metrics Service of the base and of the microk8s overlay, and the PrometheusRule's alerts
+ * query registered metrics (their PromQL is checked by promtool and a real Prometheus in e2e/metrics.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -179,5 +180,38 @@ describe('ServiceMonitor', () => {
     expect(monitor.spec.namespaceSelector.matchNames).toEqual(
       expect.arrayContaining([namespaceOf('base'), namespaceOf('overlays/microk8s')]),
     );
+  });
+});
+
+describe('PrometheusRule', () => {
+  const [rule] = yamlDocs(join(MONITORING, 'prometheusrule.yaml')) as [
+    {
+      apiVersion: string;
+      kind: string;
+      spec: { groups: { name: string; rules: { alert: string; expr: string; for: string; labels: object }[] }[] };
+    },
+  ];
+  const rules = rule.spec.groups.flatMap((g) => g.rules);
+
+  it('is a monitoring.coreos.com/v1 PrometheusRule with the alerts users ask for', () => {
+    expect(rule.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(rule.kind).toBe('PrometheusRule');
+    expect(rules.map((r) => r.alert)).toEqual([
+      'HostpathProvisionerNoLeader',
+      'HostpathProvisionerProvisioningFailures',
+      'HostpathProvisionerDeletionFailures',
+      'HostpathProvisionerSlowProvisioning',
+    ]);
+    for (const r of rules) {
+      expect(r.for).toMatch(/^\d+m$/);
+      expect(r.labels).toHaveProperty('severity');
+    }
+  });
+
+  it('queries only metrics that src/runtime/metrics.ts registers', async () => {
+    const exposed = await exposedSeriesNames();
+    const used = [...new Set(rules.flatMap((r) => promqlMetricNames(r.expr)))];
+    expect(used.length).toBeGreaterThanOrEqual(4);
+    expect(used.filter((n) => !exposed.has(n))).toEqual([]);
   });
 });

@@ -73,4 +73,27 @@ describe('createMetrics', () => {
       'hostpath_provisioner_informer_last_event_age_seconds{resource="persistentvolumeclaims"} 7.5',
     );
   });
+
+  it('starts the outcome counters of a class at 0', async () => {
+    const m = createMetrics();
+    m.initClass('fast');
+    const text = await m.registry.metrics();
+    for (const line of [
+      'controller_persistentvolumeclaim_provision_total{class="fast",source=""} 0',
+      'controller_persistentvolumeclaim_provision_failed_total{class="fast",source=""} 0',
+      'controller_persistentvolume_delete_total{class="fast"} 0',
+      'controller_persistentvolume_delete_failed_total{class="fast"} 0',
+    ]) {
+      expect(text).toContain(line);
+    }
+  });
+
+  it('starts the restart counter of a tracked informer at 0, so increase() has a series before any restart', async () => {
+    const m = createMetrics();
+    expect(await m.registry.metrics()).not.toContain('hostpath_provisioner_informer_restarts_total{');
+    m.trackInformer('nodes', () => 0);
+    expect(await m.registry.metrics()).toContain('hostpath_provisioner_informer_restarts_total{resource="nodes"} 0');
+    m.informerRestarts.inc({ resource: 'nodes' });
+    expect(await m.registry.metrics()).toContain('hostpath_provisioner_informer_restarts_total{resource="nodes"} 1');
+  });
 });

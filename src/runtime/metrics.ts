@@ -59,11 +59,19 @@ export interface Metrics {
   /** hostpath_provisioner_build_info{version,node_version}: always 1. */
   readonly buildInfo: Gauge<'version' | 'node_version'>;
   /**
-   * Registers the age source of one informer for the last-event-age gauge (replaces an earlier one).
+   * Registers the age source of one informer for the last-event-age gauge (replaces an earlier one), and starts its
+   * restart counter at 0, so `increase()` of it is 0 rather than no series until the first restart.
    * @param resource - bounded label, e.g. `persistentvolumeclaims`.
    * @param ageSeconds - returns seconds since the informer last heard from the API server.
    */
   trackInformer(resource: string, ageSeconds: () => number): void;
+  /**
+   * Starts the outcome counters of one StorageClass of ours at 0 (provision and delete, succeeded and failed; source
+   * ''), so that its first failure is an increase Prometheus can see — `increase()` of a series that first appears at
+   * 1 is 0, and an alert on it would never fire.
+   * @param className - the StorageClass name (a bounded label: classes are few and admin-made).
+   */
+  initClass(className: string): void;
 }
 
 /** Options of {@link createMetrics}. */
@@ -93,6 +101,12 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     registers,
   });
   buildInfo.set({ version: options.version ?? 'unknown', node_version: process.version }, 1);
+  const informerRestarts = new Counter({
+    name: 'hostpath_provisioner_informer_restarts_total',
+    help: 'Informer list/watch failures recovered by a restart.',
+    labelNames: ['resource'] as const,
+    registers,
+  });
 
   return {
     registry,
@@ -172,12 +186,7 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
       labelNames: ['queue'] as const,
       registers,
     }),
-    informerRestarts: new Counter({
-      name: 'hostpath_provisioner_informer_restarts_total',
-      help: 'Informer list/watch failures recovered by a restart.',
-      labelNames: ['resource'] as const,
-      registers,
-    }),
+    informerRestarts,
     informerLastEventAge: new Gauge({
       name: 'hostpath_provisioner_informer_last_event_age_seconds',
       help: 'Seconds since the informer last heard from the API server (list, event, bookmark or clean watch end).',
@@ -211,8 +220,13 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
       registers,
     }),
     buildInfo,
+    initClass(className) {
+      for (const c of [this.provisionTotal, this.provisionFailedTotal]) c.inc({ class: className, source: '' }, 0);
+      for (const c of [this.deleteTotal, this.deleteFailedTotal]) c.inc({ class: className }, 0);
+    },
     trackInformer(resource, ageSeconds) {
       informerAges.set(resource, ageSeconds);
+      informerRestarts.inc({ resource }, 0);
     },
   };
 }
