@@ -21,7 +21,7 @@ import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
 import { retryAfterSeconds, type KubeClients } from '../src/kube/client.js';
 import { EventRecorder } from '../src/kube/events.js';
 import { objectKey, ResilientInformer } from '../src/kube/informer.js';
-import { stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
+import { stripClaim, stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
 import { ProvisionerApi } from '../src/kube/provisioner-api.js';
 import type { Config } from '../src/runtime/config.js';
 import type { Logger } from '../src/runtime/logger.js';
@@ -107,6 +107,7 @@ export class ProvisionerManager {
     const common = { kc, metrics, logger, resyncSeconds: RESYNC_SECONDS, transform: stripCommon };
     this.claims = new ResilientInformer<V1PersistentVolumeClaim>({
       ...common,
+      transform: stripClaim,
       resource: 'persistentvolumeclaims',
       path: '/api/v1/persistentvolumeclaims',
       list: (o) => core.listPersistentVolumeClaimForAllNamespaces(o),

@@ -17,6 +17,7 @@ import {
   diagnoseLease,
   diagnoseNode,
   diagnoseProvisionerPods,
+  diagnoseNamedClaim,
   diagnoseReadiness,
   diagnoseReleasedVolume,
   doctorExitCode,
@@ -626,5 +627,28 @@ describe('podSetting, provisionerSettings (what the provisioner runs with)', () 
     expect(
       provisionerSettings({ serviceAccount: 'told', helperPriorityClass: 'x' }, [pending, running], defaults),
     ).toEqual({ ...defaults, pvDir: '/running', serviceAccount: 'told', helperPriorityClass: 'x' });
+  });
+});
+
+describe('diagnoseNamedClaim (doctor --claim NAME)', () => {
+  const claims = [
+    { metadata: { name: 'bound' }, spec: { volumeName: 'pvc-1' }, status: { phase: 'Bound' } },
+    { metadata: { name: 'pending' }, status: { phase: 'Pending' } },
+  ];
+  it.each<[string, string, Finding | undefined]>([
+    [
+      'a mistyped name',
+      'nope',
+      {
+        subject: 'claim shop/nope',
+        status: 'attention',
+        summary: 'not found',
+        fix: 'check the name and namespace: kubectl -n shop get pvc',
+      },
+    ],
+    ['a Bound claim', 'bound', { subject: 'claim shop/bound', status: 'ok', summary: 'Bound to pvc-1' }],
+    ['a Pending claim: diagnoseClaim speaks of it', 'pending', undefined],
+  ])('%s', (_n, name, finding) => {
+    expect(diagnoseNamedClaim('shop', name, claims)).toEqual(finding);
   });
 });

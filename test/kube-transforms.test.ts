@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import { LAST_APPLIED, stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
+import { LAST_APPLIED, stripClaim, stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
 
 const managedFields = [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:spec': {} } }];
 
@@ -117,5 +117,46 @@ describe('informer transforms', () => {
       status: { phase: 'Pending' },
     });
     expect(stripPendingPod({ metadata: { name: 'x' } })).toEqual({ metadata: { name: 'x' }, spec: { containers: [] } });
+  });
+
+  it.each<[string, Record<string, string> | undefined, Record<string, string> | undefined]>([
+    ['no annotations', undefined, undefined],
+    [
+      "the ones read are kept, a user's large one is dropped",
+      {
+        'volume.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath',
+        'volume.beta.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath',
+        'volume.beta.kubernetes.io/storage-class': 'fast',
+        'volume.kubernetes.io/selected-node': 'w1',
+        'junk.example.com/blob': 'x'.repeat(65536),
+        'kubectl.kubernetes.io/last-applied-configuration': '{}',
+      },
+      {
+        'volume.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath',
+        'volume.beta.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath',
+        'volume.beta.kubernetes.io/storage-class': 'fast',
+        'volume.kubernetes.io/selected-node': 'w1',
+      },
+    ],
+    ['only others: no annotations field at all', { 'a.example.com/b': 'c' }, undefined],
+    [
+      'an empty selected node is kept as it is',
+      { 'volume.kubernetes.io/selected-node': '' },
+      { 'volume.kubernetes.io/selected-node': '' },
+    ],
+  ])('stripClaim: %s', (_n, annotations, kept) => {
+    const claim = {
+      metadata: { name: 'c', namespace: 'n', uid: 'u', labels: { app: 'x' }, ...(annotations ? { annotations } : {}) },
+      spec: { storageClassName: 'fast', resources: { requests: { storage: '1Gi' } } },
+    };
+    const before = structuredClone(claim);
+    const out = stripClaim(claim);
+    expect(out.metadata?.annotations).toEqual(kept);
+    expect('annotations' in (out.metadata ?? {})).toBe(kept !== undefined);
+    expect({ ...out, metadata: { ...out.metadata, annotations: undefined } }).toEqual({
+      ...claim,
+      metadata: { ...claim.metadata, annotations: undefined },
+    });
+    expect(claim).toEqual(before);
   });
 });

@@ -18,6 +18,7 @@ import {
   diagnoseHelperPriorityClass,
   diagnoseHelperQuotas,
   diagnoseLease,
+  diagnoseNamedClaim,
   diagnoseNode,
   diagnoseProvisionerPods,
   diagnoseReadiness,
@@ -178,6 +179,10 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   const selected = claims.items.filter(
     (c) => c.status?.phase !== 'Bound' && (options.claim === undefined || c.metadata?.name === options.claim),
   );
+  if (options.claim !== undefined) {
+    const named = diagnoseNamedClaim(options.namespace ?? 'default', options.claim, claims.items);
+    if (named) findings.push(named);
+  }
   const podsByNamespace = new Map<string, Awaited<ReturnType<CoreV1Api['listNamespacedPod']>>['items']>();
   for (const claim of selected) {
     const ns = claim.metadata?.namespace ?? '';
@@ -307,16 +312,27 @@ async function permissionFindings(
 const STATUS_MARK: Readonly<Record<Finding['status'], string>> = { ok: 'OK', attention: '!!', info: '--' };
 
 /**
+ * Makes text from the cluster safe to print on a terminal: every C0 and C1 control character (ESC, BEL, NUL, CR, the
+ * line breaks too — a finding is one logical line) and DEL becomes `\u{…}`, so names and annotations a namespace user
+ * wrote cannot clear the screen, set the title or fake a finding. Pure.
+ */
+export function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
+}
+
+/**
  * Formats findings for an 80-column terminal: one line each marked `OK` (ok), `!!` (attention) or `--` (info: could
- * not tell), its fix indented below, and a closing count of those that need attention.
+ * not tell), its fix indented below, and a closing count of those that need attention. Control characters in any
+ * text are shown escaped ({@link terminalSafe}).
  *
  * @param findings - from {@link runDoctor}.
  */
 export function formatFindings(findings: readonly Finding[]): string {
   const lines: string[] = [];
   for (const f of findings) {
-    lines.push(...wrap(`${STATUS_MARK[f.status]} ${f.subject}: ${f.summary}`, 80, '   '));
-    if (f.fix) lines.push(...wrap(`fix: ${f.fix}`, 77, '     ').map((l) => `   ${l}`));
+    lines.push(...wrap(terminalSafe(`${STATUS_MARK[f.status]} ${f.subject}: ${f.summary}`), 80, '   '));
+    if (f.fix) lines.push(...wrap(terminalSafe(`fix: ${f.fix}`), 77, '     ').map((l) => `   ${l}`));
   }
   const problems = findings.filter((f) => f.status === 'attention').length;
   lines.push(problems === 0 ? 'healthy: nothing needs attention' : `${problems} finding(s) need attention`);

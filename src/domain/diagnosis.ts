@@ -484,6 +484,29 @@ export function diagnoseReadiness(target: ReadinessTarget, outcome: ReadinessOut
   );
 }
 
+/**
+ * What `doctor --claim NAME` says of the claim asked for when nothing else is said of it: that it does not exist
+ * (attention: a mistyped name must not look like a healthy claim), or that it is Bound (ok). A claim that exists
+ * and is not Bound gets {@link diagnoseClaim}'s finding instead: undefined here. Pure.
+ *
+ * @param namespace - the namespace doctor looked in.
+ * @param name - the claim name asked for.
+ * @param claims - the claims of that namespace.
+ */
+export function diagnoseNamedClaim(
+  namespace: string,
+  name: string,
+  claims: readonly V1PersistentVolumeClaim[],
+): Finding | undefined {
+  const subject = `claim ${namespace}/${name}`;
+  const claim = claims.find((c) => c.metadata?.name === name);
+  if (!claim) {
+    return attention(subject, 'not found', `check the name and namespace: kubectl -n ${namespace} get pvc`);
+  }
+  if (claim.status?.phase === 'Bound') return ok(subject, `Bound to ${claim.spec?.volumeName ?? '?'}`);
+  return undefined;
+}
+
 /** The provisioner settings doctor's checks depend on. */
 export interface ProvisionerSettings {
   readonly provisionerNames: readonly string[];

@@ -1,4 +1,10 @@
-import type { V1Volume, KubernetesObject, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Volume, KubernetesObject, V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import {
+  ANN_SELECTED_NODE,
+  ANN_STORAGE_CLASS_BETA,
+  ANN_STORAGE_PROVISIONER,
+  ANN_STORAGE_PROVISIONER_BETA,
+} from '../domain/constants.js';
 
 /**
  * Informer transforms (client-go's `SetTransform` / `TransformStripManagedFields`): what the provisioner never reads
@@ -27,6 +33,34 @@ export function stripCommon<T extends KubernetesObject>(obj: T): T {
     metadata.annotations = annotations;
   }
   return { ...obj, metadata };
+}
+
+/** The claim annotations the provisioner reads (src/domain/claim.ts, class-name.ts); no other is cached. */
+export const CLAIM_ANNOTATIONS_READ: readonly string[] = [
+  ANN_STORAGE_PROVISIONER,
+  ANN_STORAGE_PROVISIONER_BETA,
+  ANN_STORAGE_CLASS_BETA,
+  ANN_SELECTED_NODE,
+];
+
+/**
+ * A claim as the provisioner reads it: {@link stripCommon}, and of its annotations only
+ * {@link CLAIM_ANNOTATIONS_READ}. Claims are namespace users' objects: any other annotation (up to 256 KiB each
+ * claim) would be cached for every claim of the cluster in every replica. Safe because claims are written only by
+ * JSON patches of one annotation, never by sending a cached claim back.
+ *
+ * @param claim - a PersistentVolumeClaim from the API.
+ * @returns a copy with only those annotations (none: no `annotations` field).
+ */
+export function stripClaim(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
+  const stripped = stripCommon(claim);
+  const all = stripped.metadata?.annotations;
+  if (all === undefined || stripped.metadata === undefined) return stripped;
+  const kept = Object.fromEntries(CLAIM_ANNOTATIONS_READ.filter((k) => k in all).map((k) => [k, all[k] ?? '']));
+  const metadata = { ...stripped.metadata };
+  if (Object.keys(kept).length > 0) metadata.annotations = kept;
+  else delete metadata.annotations;
+  return { ...stripped, metadata };
 }
 
 /**
