@@ -17,7 +17,7 @@ import { claimClassName, volumeClassName } from '../src/domain/class-name.js';
 import { volumeNameForClaim } from '../src/domain/names.js';
 import { claimNamesOfPod } from '../src/domain/pod-claims.js';
 import type { HelperOperation } from '../src/domain/names.js';
-import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
+import { countVolumes } from '../src/domain/volume.js';
 import { retryAfterSeconds, type KubeClients } from '../src/kube/client.js';
 import { EventRecorder } from '../src/kube/events.js';
 import { objectKey, ResilientInformer } from '../src/kube/informer.js';
@@ -288,6 +288,7 @@ export class ProvisionerManager {
     this.helpers.on('update', (p) => helperChanged(p, false));
     this.helpers.on('delete', (p) => helperChanged(p, true));
     this.volumes.on('delete', (v) => deleter.forget(v.metadata?.uid ?? ''));
+    metrics.trackVolumes(() => (this.leading ? countVolumes(this.volumes.list(), config.provisionerNames) : []));
   }
 
   /** The reconcilers' read view over the informer caches. */
@@ -378,9 +379,9 @@ export class ProvisionerManager {
     }
   }
 
-  /** Deletes leftover helpers and refreshes the volumes gauge; errors are logged, never thrown. */
+  /** Deletes leftover helpers; errors are logged, never thrown. */
   async housekeep(): Promise<void> {
-    const { metrics, config, logger } = this.deps;
+    const { config, logger } = this.deps;
     // Helpers no reconcile stepped for long (their claim or volume stopped asking) are left to the sweep.
     this.runner.dropStale(2 * config.helperTimeoutSeconds + HOUSEKEEPING_SECONDS);
     try {
@@ -394,11 +395,6 @@ export class ProvisionerManager {
       });
     } catch (err) {
       logger.warn({ err }, 'leftover helper sweep failed; will retry');
-    }
-    metrics.volumes.reset();
-    for (const pv of this.volumes.list()) {
-      if (!isOurVolume(pv, config.provisionerNames)) continue;
-      metrics.volumes.inc({ node: volumeHostname(pv) ?? 'unknown', class: volumeClassName(pv) });
     }
   }
 

@@ -15,6 +15,7 @@ import { parse, stringify } from 'yaml';
 import { provisionerSuite } from './support/suite.js';
 import { CLUSTER_DIR, REPO_ROOT, waitFor } from './support/cluster.js';
 import { sumOf } from './support/metrics.js';
+import { dashboardQueries } from '../test/support/dashboard.js';
 import { promtoolCheckRules, startPrometheus, type Prometheus } from './support/prometheus.js';
 import {
   applyStorageClass,
@@ -97,22 +98,11 @@ function bucketQuantile(q: number, buckets: readonly [number, number][]): number
 }
 
 /** The dashboard's queries with Grafana's variables as a user opening it would have them (every class, 1m). */
-function dashboardQueries(): string[] {
-  const out: string[] = [];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) for (const n of node) walk(n);
-    else if (node !== null && typeof node === 'object') {
-      for (const [k, v] of Object.entries(node)) {
-        if (k === 'expr' && typeof v === 'string') out.push(v);
-        else if (k === 'definition' && typeof v === 'string') {
-          const m = /^label_values\(\s*([^,)]+)/.exec(v);
-          if (m?.[1]) out.push(m[1]);
-        } else walk(v);
-      }
-    }
-  };
-  walk(JSON.parse(readFileSync(join(REPO_ROOT, 'manifests/monitoring/grafana-dashboard.json'), 'utf8')));
-  return out.map((q) => q.replaceAll('$class', '.*').replaceAll('$__rate_interval', '1m'));
+function dashboardQueriesAsShown(): string[] {
+  const dashboard: unknown = JSON.parse(
+    readFileSync(join(REPO_ROOT, 'manifests/monitoring/grafana-dashboard.json'), 'utf8'),
+  );
+  return dashboardQueries(dashboard).map((q) => q.replaceAll('$class', '.*').replaceAll('$__rate_interval', '1m'));
 }
 
 describe('metrics and events', () => {
@@ -221,7 +211,7 @@ describe('metrics and events', () => {
     );
     const empty: string[] = [];
     for (const q of [
-      ...dashboardQueries(),
+      ...dashboardQueriesAsShown(),
       ...RULES.flatMap((g) => g.rules.map((r) => r.expr.replace(/ > [\d.]+$| < 1$/, ''))),
     ]) {
       const answer = await prometheus.query(q);

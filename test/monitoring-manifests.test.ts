@@ -10,6 +10,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import { parseAllDocuments } from 'yaml';
 import { createMetrics } from '../src/runtime/metrics.js';
+import { dashboardQueries } from './support/dashboard.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MONITORING = join(ROOT, 'manifests', 'monitoring');
@@ -51,25 +52,6 @@ function promqlMetricNames(expr: string): string[] {
     if (!names.includes(name)) names.push(name);
   }
   return names;
-}
-
-/** Every PromQL expression in a Grafana dashboard: panel targets (nested rows too) and label_values() variables. */
-function dashboardQueries(dashboard: unknown): string[] {
-  const out: string[] = [];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) for (const n of node) walk(n);
-    else if (node !== null && typeof node === 'object') {
-      for (const [k, v] of Object.entries(node)) {
-        if (k === 'expr' && typeof v === 'string') out.push(v);
-        else if (k === 'definition' && typeof v === 'string') {
-          const m = /^label_values\(\s*([^,)]+)/.exec(v);
-          if (m?.[1]) out.push(m[1]);
-        } else walk(v);
-      }
-    }
-  };
-  walk(dashboard);
-  return out;
 }
 
 /** Series names the registry exposes: counters and gauges as named, histograms with _bucket, _sum and _count. */

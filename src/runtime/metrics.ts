@@ -72,6 +72,21 @@ export interface Metrics {
    * @param className - the StorageClass name (a bounded label: classes are few and admin-made).
    */
   initClass(className: string): void;
+  /**
+   * Registers the source of hostpath_provisioner_volumes, read at scrape (replaces an earlier one). A node and class
+   * seen before that has no volume now reads 0 rather than disappearing, so a dashboard shows 0 after the last volume
+   * is deleted instead of "no data" (series are bounded by nodes times classes).
+   * @param source - returns the volumes of ours by node and class, each count at least 1; [] while not leading, so
+   *   replicas do not count the same volumes twice.
+   */
+  trackVolumes(source: () => readonly VolumeCount[]): void;
+}
+
+/** Volumes of ours on one node (`kubernetes.io/hostname` of the PV's node affinity, 'unknown' without) and class. */
+export interface VolumeCount {
+  readonly node: string;
+  readonly class: string;
+  readonly count: number;
 }
 
 /** Options of {@link createMetrics}. */
@@ -93,6 +108,9 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const informerAges = new Map<string, () => number>();
+  /** Every node and class hostpath_provisioner_volumes has had, by JSON key. */
+  const volumeLabelSets = new Map<string, { node: string; class: string }>();
+  let volumeSource: () => readonly VolumeCount[] = () => [];
 
   const buildInfo = new Gauge({
     name: 'hostpath_provisioner_build_info',
@@ -209,9 +227,17 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     }),
     volumes: new Gauge({
       name: 'hostpath_provisioner_volumes',
-      help: 'Volumes managed by this provisioner, by node and class.',
+      help: 'Volumes managed by this provisioner, by node and class (0 on replicas that do not lead).',
       labelNames: ['node', 'class'] as const,
       registers,
+      collect() {
+        const now = new Map(volumeSource().map((c) => [JSON.stringify([c.node, c.class]), c]));
+        for (const [key, labels] of volumeLabelSets) if (!now.has(key)) this.set(labels, 0);
+        for (const [key, c] of now) {
+          volumeLabelSets.set(key, { node: c.node, class: c.class });
+          this.set({ node: c.node, class: c.class }, c.count);
+        }
+      },
     }),
     orphanDirectories: new Gauge({
       name: 'hostpath_provisioner_orphan_directories',
@@ -223,6 +249,9 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     initClass(className) {
       for (const c of [this.provisionTotal, this.provisionFailedTotal]) c.inc({ class: className, source: '' }, 0);
       for (const c of [this.deleteTotal, this.deleteFailedTotal]) c.inc({ class: className }, 0);
+    },
+    trackVolumes(source) {
+      volumeSource = source;
     },
     trackInformer(resource, ageSeconds) {
       informerAges.set(resource, ageSeconds);
