@@ -131,6 +131,15 @@ describe('diagnoseClaim', () => {
       'create the pod, or remove the annotation volume.kubernetes.io/selected-node',
     ],
     [
+      'pod whose nodeSelector excludes the selected node',
+      {
+        claim: pvc({ 'volume.kubernetes.io/selected-node': 'db' }),
+        consumers: [pod('web-0', { nodeSelector: { gpu: 'true' } })],
+      },
+      'pod web-0 has nodeSelector gpu=true that selected node db does not match',
+      "fix the pod's nodeSelector or node affinity, or remove the annotation volume.kubernetes.io/selected-node",
+    ],
+    [
       'untolerated taint',
       { claim: pvc({ 'volume.kubernetes.io/selected-node': 'db' }), consumers: [pod('web-0')] },
       'node db has taint dedicated=db:NoExecute that pod web-0 does not tolerate',

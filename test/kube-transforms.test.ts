@@ -93,7 +93,7 @@ describe('informer transforms', () => {
     expect(node.status?.images).toHaveLength(1);
   });
 
-  it('stripPendingPod keeps only claim volumes, tolerations, node name and phase', () => {
+  it('stripPendingPod keeps only claim volumes, tolerations, node name, node selection and phase', () => {
     const pod: V1Pod = {
       metadata: { name: 'web-0', namespace: 'apps', uid: 'p1', resourceVersion: '9', managedFields },
       spec: {
@@ -104,6 +104,19 @@ describe('informer transforms', () => {
         ],
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
         nodeSelector: { disk: 'ssd' },
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }],
+            },
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              { weight: 1, preference: { matchExpressions: [{ key: 'gpu', operator: 'Exists' }] } },
+            ],
+          },
+          podAntiAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname' }],
+          },
+        },
       },
       status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False' }] },
     };
@@ -113,6 +126,14 @@ describe('informer transforms', () => {
         containers: [],
         volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
+        nodeSelector: { disk: 'ssd' },
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }],
+            },
+          },
+        },
       },
       status: { phase: 'Pending' },
     });

@@ -24,6 +24,7 @@ import {
   untoleratedTaints,
   type TolerationPolicy,
 } from './tolerations.js';
+import { nodeSelectionMismatch } from './node-affinity.js';
 import type { HelperOperation } from './names.js';
 import { isOurVolume, volumeHostname } from './volume.js';
 
@@ -243,10 +244,19 @@ export function diagnoseClaim(facts: ClaimFacts): Finding | undefined {
         'create the pod, or remove the annotation volume.kubernetes.io/selected-node',
       );
     }
-    const taints = node.spec?.taints ?? [];
-    const fits = waiting.some((p) => untoleratedTaints(taints, p.spec?.tolerations ?? []).length === 0);
-    if (!fits) {
+    const placeable = waiting.filter((p) => nodeSelectionMismatch(p, node) === undefined);
+    if (placeable.length === 0) {
       const pod = waiting[0];
+      return attention(
+        subject,
+        `pod ${pod?.metadata?.name} has ${nodeSelectionMismatch(pod ?? {}, node) ?? ''} that selected node ${selected} does not match`,
+        "fix the pod's nodeSelector or node affinity, or remove the annotation volume.kubernetes.io/selected-node",
+      );
+    }
+    const taints = node.spec?.taints ?? [];
+    const fits = placeable.some((p) => untoleratedTaints(taints, p.spec?.tolerations ?? []).length === 0);
+    if (!fits) {
+      const pod = placeable[0];
       const missing = untoleratedTaints(taints, pod?.spec?.tolerations ?? []);
       return attention(
         subject,

@@ -83,7 +83,7 @@ export function stripNode(node: V1Node): V1Node {
 
 /**
  * A Pending pod as the consumer index reads it: {@link stripCommon} metadata; of the spec only the claim volumes (and generic ephemeral ones),
- * the tolerations and the node name; of the status only the phase. Containers (their env may hold literal secrets),
+ * the tolerations, the node name, the nodeSelector and the required node affinity; of the status only the phase. Containers (their env may hold literal secrets),
  * other volumes and the rest of the status are dropped.
  *
  * @param pod - a Pod from the API.
@@ -104,6 +104,12 @@ export function stripPendingPod(pod: V1Pod): V1Pod {
   if (claimVolumes.length > 0) reduced['volumes'] = claimVolumes;
   if (spec?.tolerations !== undefined) reduced['tolerations'] = spec.tolerations;
   if (spec?.nodeName !== undefined) reduced['nodeName'] = spec.nodeName;
+  // Node selection, to tell whether the pod could run on a claim's selected node (preferences are not needed).
+  if (spec?.nodeSelector !== undefined) reduced['nodeSelector'] = spec.nodeSelector;
+  const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (required !== undefined) {
+    reduced['affinity'] = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } };
+  }
   const result: V1Pod = { ...out, spec: reduced as unknown as NonNullable<V1Pod['spec']> };
   if (pod.status?.phase !== undefined) result.status = { phase: pod.status.phase };
   else delete result.status;
