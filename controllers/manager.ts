@@ -17,6 +17,7 @@ import { claimClassName, volumeClassName } from '../src/domain/class-name.js';
 import { volumeNameForClaim } from '../src/domain/names.js';
 import { claimNamesOfPod } from '../src/domain/pod-claims.js';
 import type { HelperOperation } from '../src/domain/names.js';
+import { resizeRequested } from '../src/domain/resize.js';
 import { countVolumes } from '../src/domain/volume.js';
 import { retryAfterSeconds, type KubeClients } from '../src/kube/client.js';
 import { EventRecorder } from '../src/kube/events.js';
@@ -33,6 +34,7 @@ import { sweepLeftoverHelpers } from './helper-sweep.js';
 import { firstReportDelaySeconds, goneNodes, reportOrphanDirectories } from './orphan-report.js';
 import type { ClusterCache, ControllerMetrics } from './ports.js';
 import { ProvisionController } from './provision.js';
+import { ResizeController } from './resize.js';
 
 /** Seconds between sweeps for leftover helper pods and refreshes of the volumes gauge. */
 const HOUSEKEEPING_SECONDS = 60;
@@ -69,8 +71,8 @@ export function controllerMetrics(metrics: Metrics): ControllerMetrics {
 
 /**
  * Wires the provisioner together: six resilient informers (claims, volumes, classes, nodes, Pending pods for the
- * consumer index, our helper pods), two work queues (claims by `namespace/name`, volumes by name), the reconcilers,
- * and housekeeping. Informers run on every replica (standbys keep warm caches); queues only run while leading.
+ * consumer index, our helper pods), three work queues (claims to provision and claims to resize by `namespace/name`,
+ * volumes by name), the reconcilers, and housekeeping. Informers run on every replica (standbys keep warm caches); queues only run while leading.
  */
 export class ProvisionerManager {
   readonly claims: ResilientInformer<V1PersistentVolumeClaim>;
@@ -81,6 +83,8 @@ export class ProvisionerManager {
   readonly helpers: ResilientInformer<V1Pod>;
   readonly claimQueue: WorkQueue;
   readonly volumeQueue: WorkQueue;
+  /** Claims whose request grew (their own queue: a resize never waits behind provisioning, nor the reverse). */
+  readonly resizeQueue: WorkQueue;
   readonly runner: HelperRunner;
   private readonly api: ProvisionerApi;
   private housekeeping: NodeJS.Timeout | undefined;
@@ -211,6 +215,13 @@ export class ProvisionerManager {
         nodeGonePolicy: config.nodeGonePolicy,
       },
     }));
+    const resize = new ResizeController({
+      cache,
+      kube: this.api,
+      events,
+      clock,
+      settings: { provisionerNames: config.provisionerNames },
+    });
     const queueOptions = {
       concurrency: config.concurrency,
       baseDelaySeconds: config.retryBaseDelaySeconds,
@@ -226,14 +237,23 @@ export class ProvisionerManager {
     this.volumeQueue = new WorkQueue({ ...queueOptions, name: 'volumes', operation: 'delete' }, (key, ctx) =>
       deleter.reconcile(key, ctx),
     );
+    this.resizeQueue = new WorkQueue({ ...queueOptions, name: 'resizes', operation: 'resize' }, (key, ctx) =>
+      resize.reconcile(key, ctx),
+    );
 
     // A standby enqueues nothing (its queues never run, so keys would pile up): startLeading enqueues everything.
     const enqueueClaim = (c: V1PersistentVolumeClaim) => {
-      if (this.leading) this.claimQueue.add(objectKey(c));
+      if (!this.leading) return;
+      this.claimQueue.add(objectKey(c));
+      if (resizeRequested(c)) this.resizeQueue.add(objectKey(c));
     };
     const enqueueVolume = (v: V1PersistentVolume) => {
       if (!this.leading) return;
       this.volumeQueue.add(objectKey(v));
+      // A PV's capacity is one step of a resize: its change (or its arrival in the cache) moves the claim on.
+      const ref = v.spec?.claimRef;
+      const owner = ref ? this.claims.get(`${ref.namespace ?? ''}/${ref.name ?? ''}`) : undefined;
+      if (owner && resizeRequested(owner)) this.resizeQueue.add(objectKey(owner));
       void deleter.onVolumeChanged(v, logger).catch((err: unknown) => {
         logger.warn(
           { err, pv: objectKey(v) },
@@ -246,6 +266,7 @@ export class ProvisionerManager {
     this.claims.on('delete', (c) => {
       const uid = c.metadata?.uid ?? '';
       provision.forget(uid);
+      resize.forget(uid);
       if (!this.leading || !uid) return;
       void this.runner.removeHelper('create', volumeNameForClaim(uid), logger).catch((err: unknown) => {
         logger.warn(
@@ -330,10 +351,14 @@ export class ProvisionerManager {
   async startLeading(): Promise<void> {
     this.leading = true;
     await this.housekeep();
-    for (const c of this.claims.list()) this.claimQueue.add(objectKey(c));
+    for (const c of this.claims.list()) {
+      this.claimQueue.add(objectKey(c));
+      if (resizeRequested(c)) this.resizeQueue.add(objectKey(c));
+    }
     for (const v of this.volumes.list()) this.volumeQueue.add(objectKey(v));
     this.claimQueue.start();
     this.volumeQueue.start();
+    this.resizeQueue.start();
     this.housekeeping = setInterval(() => void this.housekeep(), HOUSEKEEPING_SECONDS * 1000);
     const minutes = this.deps.config.orphanReportMinutes;
     if (minutes > 0) {
@@ -408,7 +433,11 @@ export class ProvisionerManager {
     if (this.housekeeping) clearInterval(this.housekeeping);
     if (this.orphanReport) clearInterval(this.orphanReport);
     if (this.firstOrphanReport) clearTimeout(this.firstOrphanReport);
-    await Promise.all([this.claimQueue.shutdown(graceSeconds), this.volumeQueue.shutdown(graceSeconds)]);
+    await Promise.all([
+      this.claimQueue.shutdown(graceSeconds),
+      this.volumeQueue.shutdown(graceSeconds),
+      this.resizeQueue.shutdown(graceSeconds),
+    ]);
     for (const i of this.informers()) i.stop();
   }
 }
