@@ -300,6 +300,7 @@ describe('base', () => {
       );
     expect(rules('ClusterRole')).toEqual({
       'core/persistentvolumeclaims': ['get', 'list', 'watch', 'patch'],
+      'core/persistentvolumeclaims/status': ['patch'],
       'core/persistentvolumes': ['get', 'list', 'watch', 'create', 'delete', 'patch'],
       'storage.k8s.io/storageclasses': ['list', 'watch'],
       'core/nodes': ['get', 'list', 'watch'],

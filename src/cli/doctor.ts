@@ -59,6 +59,7 @@ const PROVISIONER_NAMESPACES = ['hostpath-provisioner', 'kube-system'];
  */
 export const REQUIRED_PERMISSIONS: readonly (readonly [string, string, string, boolean])[] = [
   ...['get', 'list', 'watch', 'patch'].map((v) => ['', 'persistentvolumeclaims', v, false] as const),
+  ['', 'persistentvolumeclaims/status', 'patch', false],
   ...['get', 'list', 'watch', 'create', 'delete', 'patch'].map((v) => ['', 'persistentvolumes', v, false] as const),
   ...['list', 'watch'].map((v) => ['storage.k8s.io', 'storageclasses', v, false] as const),
   ...['get', 'list', 'watch'].map((v) => ['', 'nodes', v, false] as const),
