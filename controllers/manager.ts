@@ -17,11 +17,12 @@ import { claimClassName, volumeClassName } from '../src/domain/class-name.js';
 import { volumeNameForClaim } from '../src/domain/names.js';
 import { claimNamesOfPod } from '../src/domain/pod-claims.js';
 import type { HelperOperation } from '../src/domain/names.js';
-import { isOurVolume, volumeHostname } from '../src/domain/volume.js';
+import { resizeRequested } from '../src/domain/resize.js';
+import { countVolumes } from '../src/domain/volume.js';
 import { retryAfterSeconds, type KubeClients } from '../src/kube/client.js';
 import { EventRecorder } from '../src/kube/events.js';
 import { objectKey, ResilientInformer } from '../src/kube/informer.js';
-import { stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
+import { stripClaim, stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
 import { ProvisionerApi } from '../src/kube/provisioner-api.js';
 import type { Config } from '../src/runtime/config.js';
 import type { Logger } from '../src/runtime/logger.js';
@@ -33,6 +34,7 @@ import { sweepLeftoverHelpers } from './helper-sweep.js';
 import { firstReportDelaySeconds, goneNodes, reportOrphanDirectories } from './orphan-report.js';
 import type { ClusterCache, ControllerMetrics } from './ports.js';
 import { ProvisionController } from './provision.js';
+import { ResizeController } from './resize.js';
 
 /** Seconds between sweeps for leftover helper pods and refreshes of the volumes gauge. */
 const HOUSEKEEPING_SECONDS = 60;
@@ -69,8 +71,8 @@ export function controllerMetrics(metrics: Metrics): ControllerMetrics {
 
 /**
  * Wires the provisioner together: six resilient informers (claims, volumes, classes, nodes, Pending pods for the
- * consumer index, our helper pods), two work queues (claims by `namespace/name`, volumes by name), the reconcilers,
- * and housekeeping. Informers run on every replica (standbys keep warm caches); queues only run while leading.
+ * consumer index, our helper pods), three work queues (claims to provision and claims to resize by `namespace/name`,
+ * volumes by name), the reconcilers, and housekeeping. Informers run on every replica (standbys keep warm caches); queues only run while leading.
  */
 export class ProvisionerManager {
   readonly claims: ResilientInformer<V1PersistentVolumeClaim>;
@@ -81,6 +83,8 @@ export class ProvisionerManager {
   readonly helpers: ResilientInformer<V1Pod>;
   readonly claimQueue: WorkQueue;
   readonly volumeQueue: WorkQueue;
+  /** Claims whose request grew (their own queue: a resize never waits behind provisioning, nor the reverse). */
+  readonly resizeQueue: WorkQueue;
   readonly runner: HelperRunner;
   private readonly api: ProvisionerApi;
   private housekeeping: NodeJS.Timeout | undefined;
@@ -107,6 +111,7 @@ export class ProvisionerManager {
     const common = { kc, metrics, logger, resyncSeconds: RESYNC_SECONDS, transform: stripCommon };
     this.claims = new ResilientInformer<V1PersistentVolumeClaim>({
       ...common,
+      transform: stripClaim,
       resource: 'persistentvolumeclaims',
       path: '/api/v1/persistentvolumeclaims',
       list: (o) => core.listPersistentVolumeClaimForAllNamespaces(o),
@@ -210,6 +215,13 @@ export class ProvisionerManager {
         nodeGonePolicy: config.nodeGonePolicy,
       },
     }));
+    const resize = new ResizeController({
+      cache,
+      kube: this.api,
+      events,
+      clock,
+      settings: { provisionerNames: config.provisionerNames },
+    });
     const queueOptions = {
       concurrency: config.concurrency,
       baseDelaySeconds: config.retryBaseDelaySeconds,
@@ -225,14 +237,23 @@ export class ProvisionerManager {
     this.volumeQueue = new WorkQueue({ ...queueOptions, name: 'volumes', operation: 'delete' }, (key, ctx) =>
       deleter.reconcile(key, ctx),
     );
+    this.resizeQueue = new WorkQueue({ ...queueOptions, name: 'resizes', operation: 'resize' }, (key, ctx) =>
+      resize.reconcile(key, ctx),
+    );
 
     // A standby enqueues nothing (its queues never run, so keys would pile up): startLeading enqueues everything.
     const enqueueClaim = (c: V1PersistentVolumeClaim) => {
-      if (this.leading) this.claimQueue.add(objectKey(c));
+      if (!this.leading) return;
+      this.claimQueue.add(objectKey(c));
+      if (resizeRequested(c)) this.resizeQueue.add(objectKey(c));
     };
     const enqueueVolume = (v: V1PersistentVolume) => {
       if (!this.leading) return;
       this.volumeQueue.add(objectKey(v));
+      // A PV's capacity is one step of a resize: its change (or its arrival in the cache) moves the claim on.
+      const ref = v.spec?.claimRef;
+      const owner = ref ? this.claims.get(`${ref.namespace ?? ''}/${ref.name ?? ''}`) : undefined;
+      if (owner && resizeRequested(owner)) this.resizeQueue.add(objectKey(owner));
       void deleter.onVolumeChanged(v, logger).catch((err: unknown) => {
         logger.warn(
           { err, pv: objectKey(v) },
@@ -245,6 +266,7 @@ export class ProvisionerManager {
     this.claims.on('delete', (c) => {
       const uid = c.metadata?.uid ?? '';
       provision.forget(uid);
+      resize.forget(uid);
       if (!this.leading || !uid) return;
       void this.runner.removeHelper('create', volumeNameForClaim(uid), logger).catch((err: unknown) => {
         logger.warn(
@@ -266,6 +288,7 @@ export class ProvisionerManager {
     this.volumes.on('update', enqueueVolume);
     const classChanged = (sc: V1StorageClass) => {
       const name = sc.metadata?.name ?? '';
+      if (config.provisionerNames.includes(sc.provisioner)) metrics.initClass(name);
       for (const c of this.claims.byIndex(INDEX_CLASS, name)) enqueueClaim(c);
       for (const v of this.volumes.byIndex(INDEX_CLASS, name)) enqueueVolume(v);
     };
@@ -286,6 +309,7 @@ export class ProvisionerManager {
     this.helpers.on('update', (p) => helperChanged(p, false));
     this.helpers.on('delete', (p) => helperChanged(p, true));
     this.volumes.on('delete', (v) => deleter.forget(v.metadata?.uid ?? ''));
+    metrics.trackVolumes(() => (this.leading ? countVolumes(this.volumes.list(), config.provisionerNames) : []));
   }
 
   /** The reconcilers' read view over the informer caches. */
@@ -327,10 +351,14 @@ export class ProvisionerManager {
   async startLeading(): Promise<void> {
     this.leading = true;
     await this.housekeep();
-    for (const c of this.claims.list()) this.claimQueue.add(objectKey(c));
+    for (const c of this.claims.list()) {
+      this.claimQueue.add(objectKey(c));
+      if (resizeRequested(c)) this.resizeQueue.add(objectKey(c));
+    }
     for (const v of this.volumes.list()) this.volumeQueue.add(objectKey(v));
     this.claimQueue.start();
     this.volumeQueue.start();
+    this.resizeQueue.start();
     this.housekeeping = setInterval(() => void this.housekeep(), HOUSEKEEPING_SECONDS * 1000);
     const minutes = this.deps.config.orphanReportMinutes;
     if (minutes > 0) {
@@ -376,9 +404,9 @@ export class ProvisionerManager {
     }
   }
 
-  /** Deletes leftover helpers and refreshes the volumes gauge; errors are logged, never thrown. */
+  /** Deletes leftover helpers; errors are logged, never thrown. */
   async housekeep(): Promise<void> {
-    const { metrics, config, logger } = this.deps;
+    const { config, logger } = this.deps;
     // Helpers no reconcile stepped for long (their claim or volume stopped asking) are left to the sweep.
     this.runner.dropStale(2 * config.helperTimeoutSeconds + HOUSEKEEPING_SECONDS);
     try {
@@ -393,11 +421,6 @@ export class ProvisionerManager {
     } catch (err) {
       logger.warn({ err }, 'leftover helper sweep failed; will retry');
     }
-    metrics.volumes.reset();
-    for (const pv of this.volumes.list()) {
-      if (!isOurVolume(pv, config.provisionerNames)) continue;
-      metrics.volumes.inc({ node: volumeHostname(pv) ?? 'unknown', class: volumeClassName(pv) });
-    }
   }
 
   /** Whether this replica is reconciling (holds the Lease, or runs without leader election). */
@@ -410,7 +433,11 @@ export class ProvisionerManager {
     if (this.housekeeping) clearInterval(this.housekeeping);
     if (this.orphanReport) clearInterval(this.orphanReport);
     if (this.firstOrphanReport) clearTimeout(this.firstOrphanReport);
-    await Promise.all([this.claimQueue.shutdown(graceSeconds), this.volumeQueue.shutdown(graceSeconds)]);
+    await Promise.all([
+      this.claimQueue.shutdown(graceSeconds),
+      this.volumeQueue.shutdown(graceSeconds),
+      this.resizeQueue.shutdown(graceSeconds),
+    ]);
     for (const i of this.informers()) i.stop();
   }
 }

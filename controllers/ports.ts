@@ -62,6 +62,13 @@ export interface KubeWriter {
    * value the caller saw (JSON-patch `test`). NotFound and a changed or removed value are success (nothing to do).
    */
   removeClaimAnnotation(claim: V1PersistentVolumeClaim, key: string): Promise<void>;
+  /**
+   * JSON-merge-patches a claim's `status` subresource (a patch with `metadata.resourceVersion` applies only to that
+   * version: 409 Conflict otherwise). Resolves to the updated claim, or undefined when the claim does not exist.
+   */
+  patchClaimStatus(namespace: string, name: string, patch: object): Promise<V1PersistentVolumeClaim | undefined>;
+  /** JSON-merge-patches a PV. Resolves to the updated PV, or undefined when it does not exist. */
+  patchVolume(name: string, patch: object): Promise<V1PersistentVolume | undefined>;
   createPod(pod: V1Pod): Promise<CreateResult<V1Pod>>;
   /** Deletes a pod (grace period 0), optionally only if its uid matches; NotFound is success. */
   deletePod(namespace: string, name: string, uid?: string): Promise<void>;

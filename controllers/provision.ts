@@ -12,6 +12,7 @@ import {
   untoleratedTaints,
   type TolerationPolicy,
 } from '../src/domain/tolerations.js';
+import { nodeSelectionMismatch } from '../src/domain/node-affinity.js';
 import { buildVolume, nodeHostname, volumeHostname } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import { refusedByApiServer, type HelperRunner } from './helper-runner.js';
@@ -55,8 +56,9 @@ export function noConsumerMessage(selectedNode: string): string {
 
 /**
  * Which of the node's taints a create helper may tolerate for a claim with a selected node: those tolerated by a
- * pod that mounts the claim and waits to be scheduled, choosing the first such pod that tolerates every
- * NoSchedule/NoExecute taint of the node (the scheduler could place it there). Pure.
+ * pod that mounts the claim and waits to be scheduled, choosing the first such pod that the scheduler could place
+ * there — its nodeSelector and required node affinity match the node, and it tolerates every NoSchedule/NoExecute
+ * taint of the node. Pure.
  *
  * @param node - the selected node, read live.
  * @param consumers - Pending pods that mount the claim and are not bound to another node.
@@ -69,13 +71,24 @@ export function consumerTaints(
   const name = node.metadata?.name ?? '';
   const taints = node.spec?.taints ?? [];
   if (consumers.length === 0) return { ok: false, message: noConsumerMessage(name) };
-  for (const pod of consumers) {
+  const placeable = consumers.filter((pod) => nodeSelectionMismatch(pod, node) === undefined);
+  if (placeable.length === 0) {
+    const pod = consumers[0];
+    return {
+      ok: false,
+      message:
+        `no pod that mounts this claim may run on its selected node ${name}: pod ${pod?.metadata?.name ?? ''} has ` +
+        `${nodeSelectionMismatch(pod ?? {}, node) ?? ''} that the node does not match; no helper pod is started there — ` +
+        "fix the pod's node selection, or let the scheduler choose the node",
+    };
+  }
+  for (const pod of placeable) {
     const tolerations = pod.spec?.tolerations ?? [];
     if (untoleratedTaints(taints, tolerations).length === 0) {
       return { ok: true, taints: taints.filter((t) => tolerations.some((tol) => toleratesTaint(tol, t))) };
     }
   }
-  const missing = untoleratedTaints(taints, consumers[0]?.spec?.tolerations ?? []);
+  const missing = untoleratedTaints(taints, placeable[0]?.spec?.tolerations ?? []);
   return {
     ok: false,
     message:

@@ -2,7 +2,8 @@
  * The selected node of a claim is trusted only for a pod waiting for that claim (review H3): anyone who may write a
  * claim can set `volume.kubernetes.io/selected-node`, but a helper runs on a tainted node only for a pod that mounts
  * the claim and tolerates that node's taints. A hand-annotated claim with no pod, or with a pod that cannot run
- * there, gets a ProvisioningFailed event saying why — naming the taints — and no helper pod anywhere.
+ * there (an untolerated taint, or a nodeSelector or required node affinity the node does not match), gets a
+ * ProvisioningFailed event saying why — naming the taints or the selector — and no helper pod anywhere.
  */
 import { describe, expect, it } from '@jest/globals';
 import { provisionerSuite } from './support/suite.js';
@@ -54,6 +55,30 @@ describe('a selected node is used only for a pod waiting for the claim', () => {
         'no helper pod is started there — add the tolerations to the pod, or let the scheduler choose the node',
     );
     expectNoHelper('intruder');
+  });
+
+  it('a claim annotated for a tainted node whose pod tolerates it but selects other nodes: no helper', async () => {
+    await createClaim(suite.ns.name, annotated('elsewhere'));
+    // It tolerates the node's taint, but its nodeSelector rules the node out: the scheduler would never put it there.
+    const pod = consumerPod('elsewhere-app', 'elsewhere', 'true', {
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoExecute' }],
+    });
+    pod.spec!.nodeSelector = { 'kubernetes.io/hostname': 'no-such-node' };
+    await suite.ns.createPod(pod);
+    const event = await waitForEvent(
+      'PersistentVolumeClaim',
+      'elsewhere',
+      suite.ns.name,
+      'ProvisioningFailed',
+      /may run/,
+    );
+    expect(event.message).toBe(
+      `no pod that mounts this claim may run on its selected node ${NODE}: pod elsewhere-app has nodeSelector ` +
+        "kubernetes.io/hostname=no-such-node that the node does not match; no helper pod is started there — fix the pod's " +
+        'node selection, or let the scheduler choose the node',
+    );
+    expectNoHelper('elsewhere');
+    expect((await readClaim(suite.ns.name, 'elsewhere')).status?.phase).toBe('Pending');
   });
 
   it('the same claim binds once a pod that tolerates the node waits for it', async () => {

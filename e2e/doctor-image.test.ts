@@ -4,13 +4,11 @@
  * kubelet reports ErrImagePull / ImagePullBackOff for the create helper. Doctor names the image problem on the claim
  * and gives the fix. Needs the real nodes (HPP_REAL_NODES ≥ 2).
  */
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { kubeconfigPath, REPO_ROOT, waitFor } from './support/cluster.js';
+import { waitFor } from './support/cluster.js';
+import { runDoctor } from './support/doctor.js';
 import { provisionerSuite } from './support/suite.js';
 import { claim, consumerPod, createClaim } from './support/volumes.js';
-import type { Finding } from '../src/domain/diagnosis.js';
 
 const MISSING_IMAGE = 'docker.io/library/busybox:0.0.0-never-imported';
 const NODE = 'hpp-real-plain';
@@ -18,27 +16,8 @@ const NODE = 'hpp-real-plain';
 const suite = provisionerSuite('doctor-img', { provisioner: { env: { BUSYBOX_IMAGE: MISSING_IMAGE } } });
 
 /** Runs doctor (JSON output) for one claim with the admin kubeconfig. */
-function doctorFor(namespace: string, claimName: string): { status: number | null; findings: Finding[] } {
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(REPO_ROOT, 'dist/src/cli/main.js'),
-      'doctor',
-      '--kubeconfig',
-      kubeconfigPath(),
-      '--provisioner-namespace',
-      suite.provisioner.namespace,
-      '--namespace',
-      namespace,
-      '--claim',
-      claimName,
-      '-o',
-      'json',
-    ],
-    { encoding: 'utf8' },
-  );
-  return { status: r.status, findings: r.stdout ? (JSON.parse(r.stdout) as { findings: Finding[] }).findings : [] };
-}
+const doctorFor = (namespace: string, claimName: string) =>
+  runDoctor(suite.provisioner.namespace, '--namespace', namespace, '--claim', claimName);
 
 describe('doctor on a real node', () => {
   it('names a helper image the node cannot pull, with the fix', async () => {

@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
-import { kubeconfigPath, loadKubeConfig, REPO_ROOT, waitFor } from './support/cluster.js';
+import { loadKubeConfig, REPO_ROOT, waitFor } from './support/cluster.js';
+import { runDoctor } from './support/doctor.js';
 import { provisionerSuite } from './support/suite.js';
 import { claim, consumerPod, core, createClaim, storage, waitForBound, waitForEvent } from './support/volumes.js';
 import type { Finding } from '../src/domain/diagnosis.js';
@@ -16,26 +17,8 @@ import type { Finding } from '../src/domain/diagnosis.js';
 const suite = provisionerSuite('doctor');
 const rbac = loadKubeConfig().makeApiClient(RbacAuthorizationV1Api);
 
-/** Runs doctor with the admin kubeconfig; returns its exit code and findings (JSON output). */
-function doctor(...args: string[]): { status: number | null; findings: Finding[]; stderr: string } {
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(REPO_ROOT, 'dist/src/cli/main.js'),
-      'doctor',
-      '--kubeconfig',
-      kubeconfigPath(),
-      '--provisioner-namespace',
-      suite.provisioner.namespace,
-      '-o',
-      'json',
-      ...args,
-    ],
-    { encoding: 'utf8' },
-  );
-  const findings = r.stdout ? (JSON.parse(r.stdout) as { findings: Finding[] }).findings : [];
-  return { status: r.status, findings, stderr: r.stderr };
-}
+/** Runs doctor against this file's provisioner (JSON output, admin kubeconfig). */
+const doctor = (...args: string[]) => runDoctor(suite.provisioner.namespace, ...args);
 
 const about = (findings: Finding[], subject: string) => findings.find((f) => f.subject === subject);
 

@@ -1,8 +1,9 @@
 /**
  * No head-of-line blocking (review M5): helpers that hang on one node — its base directory cannot be set up, so they
  * stay ContainerCreating, like helpers on a node with a full disk or a stuck image pull — hold no worker while they
- * wait, and at most --max-helpers-per-node of them exist there at once. With more hanging claims than workers, a
- * claim on a healthy node still binds promptly.
+ * wait, and at most --max-helpers-per-node of them exist there at once. With as many hanging claims as workers (16,
+ * the default; a reconcile that waited for its helper would hold them all), a claim on a healthy node still binds
+ * promptly.
  */
 import { existsSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -15,9 +16,9 @@ import { applyStorageClass, claim, consumerPod, createClaim, storage, waitForBou
 const SICK = 'hpp-noexec';
 const CLASS = 'hpp-hang';
 const BLOCKER = '/srv/hpp-hang';
-const WORKERS = 2;
-const PER_NODE = 3;
-const HANGING = 6;
+const WORKERS = 16;
+const PER_NODE = 10;
+const HANGING = 16;
 
 const suite = provisionerSuite('hol', {
   setup: async () => {
@@ -35,6 +36,7 @@ const suite = provisionerSuite('hol', {
     writeFileSync(nodePath(SICK, BLOCKER), 'not a directory\n');
   },
   provisioner: {
+    // The defaults of --workers and --max-helpers-per-node, spelled out.
     args: ['--workers', String(WORKERS), '--max-helpers-per-node', String(PER_NODE), '--helper-timeout', '600'],
   },
   teardown: async () => {

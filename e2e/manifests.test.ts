@@ -193,9 +193,9 @@ describe('every kustomization', () => {
     },
   );
 
-  // The ServiceMonitor needs the Prometheus Operator's CRD, which this control plane does not have: without it the
-  // ServiceMonitor is checked as rendered only; the dashboard ConfigMap is applied (dry run) in a test namespace.
-  it('monitoring renders; its ConfigMap is accepted, its ServiceMonitor too where the CRD exists', () => {
+  // The ServiceMonitor and PrometheusRule need the Prometheus Operator's CRDs, which this control plane does not have:
+  // without them they are checked as rendered only; the dashboard ConfigMap is applied (dry run) in a test namespace.
+  it('monitoring renders; its ConfigMap is accepted, its ServiceMonitor and PrometheusRule too where the CRDs exist', () => {
     const { objects } = render('monitoring');
     const monitor = find<ServiceMonitor>(objects, 'ServiceMonitor', 'hostpath-provisioner');
     expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
@@ -206,8 +206,10 @@ describe('every kustomization', () => {
       uid: 'hostpath-provisioner',
     });
 
+    expect(find(objects, 'PrometheusRule', 'hostpath-provisioner').apiVersion).toBe('monitoring.coreos.com/v1');
     const crd = kubectl(['get', 'crd', 'servicemonitors.monitoring.coreos.com', '-o', 'name']);
-    const applicable = crd.status === 0 ? objects : objects.filter((o) => o.kind !== 'ServiceMonitor');
+    const operatorKinds = ['ServiceMonitor', 'PrometheusRule'];
+    const applicable = crd.status === 0 ? objects : objects.filter((o) => !operatorKinds.includes(o.kind ?? ''));
     const r = dryRun(toYaml(applicable), ['-n', ns.name]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -298,6 +300,7 @@ describe('base', () => {
       );
     expect(rules('ClusterRole')).toEqual({
       'core/persistentvolumeclaims': ['get', 'list', 'watch', 'patch'],
+      'core/persistentvolumeclaims/status': ['patch'],
       'core/persistentvolumes': ['get', 'list', 'watch', 'create', 'delete', 'patch'],
       'storage.k8s.io/storageclasses': ['list', 'watch'],
       'core/nodes': ['get', 'list', 'watch'],

@@ -1,15 +1,22 @@
 /**
  * Observability on the real control plane: provision and delete volumes (some failing on purpose), then check from
  * a real scrape of /metrics that counters and histogram counts equal what happened, and that the events users read
- * in `kubectl describe` carry the expected reasons and counts.
+ * in `kubectl describe` carry the expected reasons and counts. A real Prometheus scrapes the provisioner all along and
+ * evaluates manifests/monitoring's alert rules (their `for` shortened to 0s): every dashboard query and alert
+ * expression parses and returns series, the alerts for what went wrong fire and the others do not, and the latency
+ * histogram's p99 is the one the provisioner's own buckets give.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { describe, expect, it } from '@jest/globals';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parse, stringify } from 'yaml';
 import { provisionerSuite } from './support/suite.js';
-import { waitFor } from './support/cluster.js';
+import { CLUSTER_DIR, REPO_ROOT, waitFor } from './support/cluster.js';
 import { sumOf } from './support/metrics.js';
+import { dashboardQueries } from '../test/support/dashboard.js';
+import { promtoolCheckRules, startPrometheus, type Prometheus } from './support/prometheus.js';
 import {
   applyStorageClass,
   claim,
@@ -50,6 +57,53 @@ const suite = provisionerSuite('metrics', {
     await storage.deleteStorageClass({ name: bad }).catch(() => undefined);
   },
 });
+
+/** The alert rules of manifests/monitoring as a Prometheus rule file, each `for` shortened to 0s for the test. */
+const RULES = (() => {
+  const rule = parse(readFileSync(join(REPO_ROOT, 'manifests/monitoring/prometheusrule.yaml'), 'utf8')) as {
+    spec: { groups: { rules: { alert: string; expr: string; for?: string }[] }[] };
+  };
+  return rule.spec.groups.map((g) => ({ ...g, rules: g.rules.map((r) => ({ ...r, for: '0s' })) }));
+})();
+const rulesFile = join(CLUSTER_DIR, 'metrics-test-rules.yaml');
+let prometheus: Prometheus;
+
+beforeAll(async () => {
+  writeFileSync(rulesFile, stringify({ groups: RULES }));
+  prometheus = await startPrometheus([`127.0.0.1:${suite.provisioner.port}`], [rulesFile]);
+  // A first scrape before anything happens, with the classes' counters at 0: the failures below are increases.
+  await waitFor('Prometheus to have scraped the class counters at 0', async () => {
+    const r = await prometheus.query(`controller_persistentvolumeclaim_provision_failed_total{class="${bad}"} == 0`);
+    return r.samples.length === 1;
+  });
+}, 660_000);
+afterAll(async () => {
+  await prometheus?.stop();
+});
+
+/**
+ * Prometheus's histogram_quantile on cumulative buckets (promql/quantile.go, bucketQuantile): the rank q·count falls
+ * in the first bucket whose count reaches it, interpolated linearly from the bucket's lower bound (0 for the first);
+ * in the +Inf bucket it is the highest finite bound.
+ */
+function bucketQuantile(q: number, buckets: readonly [number, number][]): number {
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted[sorted.length - 1]?.[1] ?? 0;
+  const rank = q * total;
+  const i = sorted.findIndex(([, count]) => count >= rank);
+  if (i === sorted.length - 1) return sorted[sorted.length - 2]?.[0] ?? NaN;
+  const [end, count] = sorted[i]!;
+  const [start, before] = i === 0 ? [0, 0] : sorted[i - 1]!;
+  return start + (end - start) * ((rank - before) / (count - before));
+}
+
+/** The dashboard's queries with Grafana's variables as a user opening it would have them (every class, 1m). */
+function dashboardQueriesAsShown(): string[] {
+  const dashboard: unknown = JSON.parse(
+    readFileSync(join(REPO_ROOT, 'manifests/monitoring/grafana-dashboard.json'), 'utf8'),
+  );
+  return dashboardQueries(dashboard).map((q) => q.replaceAll('$class', '.*').replaceAll('$__rate_interval', '1m'));
+}
 
 describe('metrics and events', () => {
   it('counters, histograms and events equal what happened', async () => {
@@ -142,5 +196,62 @@ describe('metrics and events', () => {
     expect(sumOf(text, 'hostpath_provisioner_helper_pods_total', { operation: 'delete', outcome: 'failed' })).toBe(
       failedDeletes,
     );
+  });
+
+  it('a real Prometheus: promtool accepts the rules, every dashboard query and alert returns series, the right alerts fire', async () => {
+    const checked = promtoolCheckRules(rulesFile);
+    expect(checked.output).toMatch(/SUCCESS: 4 rules found/);
+    expect(checked.status).toBe(0);
+    // Prometheus has scraped the end state of the test above.
+    await waitFor(
+      'Prometheus to have scraped the last deletion',
+      async () =>
+        (await prometheus.query(`controller_persistentvolume_delete_total{class="${good}"} == 4`)).samples.length === 1,
+      { timeoutMs: 30_000 },
+    );
+    const empty: string[] = [];
+    for (const q of [
+      ...dashboardQueriesAsShown(),
+      ...RULES.flatMap((g) => g.rules.map((r) => r.expr.replace(/ > [\d.]+$| < 1$/, ''))),
+    ]) {
+      const answer = await prometheus.query(q);
+      expect({ q, status: answer.status, error: answer.error }).toEqual({ q, status: 'success', error: undefined });
+      if (answer.samples.length === 0) empty.push(q);
+    }
+    expect(empty).toEqual([]);
+
+    const firing = await waitFor(
+      'the failure alerts firing',
+      async () => {
+        const alerts = (await prometheus.alerts()).filter((a) => a.state === 'firing');
+        const names = new Set(alerts.map((a) => `${a.labels['alertname']}/${a.labels['class'] ?? ''}`));
+        return names.has(`HostpathProvisionerProvisioningFailures/${bad}`) &&
+          names.has(`HostpathProvisionerDeletionFailures/${good}`)
+          ? alerts
+          : Promise.reject(new Error(`firing: ${[...names].join(', ') || 'none'}`));
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(firing.map((a) => a.labels['alertname']).sort()).toEqual([
+      'HostpathProvisionerDeletionFailures',
+      'HostpathProvisionerProvisioningFailures',
+    ]);
+
+    // The p99 users see is the one the provisioner's own buckets give.
+    const text = await suite.provisioner.metrics();
+    const buckets: [number, number][] = [];
+    for (const m of text.matchAll(
+      new RegExp(`^hostpath_provisioner_provision_latency_seconds_bucket\\{([^}]*)\\} (\\S+)$`, 'gm'),
+    )) {
+      const labels = m[1] ?? '';
+      if (!labels.includes(`class="${good}"`)) continue;
+      const le = /le="([^"]+)"/.exec(labels)?.[1] ?? '';
+      buckets.push([le === '+Inf' ? Infinity : Number(le), Number(m[2])]);
+    }
+    expect(buckets.length).toBeGreaterThan(2);
+    const p99 = await prometheus.query(
+      `histogram_quantile(0.99, sum by (le) (hostpath_provisioner_provision_latency_seconds_bucket{class="${good}"}))`,
+    );
+    expect(Number(p99.samples[0]?.value[1])).toBeCloseTo(bucketQuantile(0.99, buckets), 6);
   });
 });

@@ -8,13 +8,12 @@
  * Needs the real nodes (HPP_REAL_NODES ≥ 2) and Docker or buildah.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppsV1Api, CoordinationV1Api, type V1Pod } from '@kubernetes/client-node';
 import {
   CLUSTER_DIR,
-  clusterEnv,
   createTestNamespace,
   kubeconfigPath,
   nodePath,
@@ -22,6 +21,7 @@ import {
   waitFor,
   type TestNamespace,
 } from './support/cluster.js';
+import { runDoctor } from './support/doctor.js';
 import { applyDefaultStorageClass } from './support/provisioner.js';
 import {
   affinityHostname,
@@ -31,6 +31,7 @@ import {
   createClaim,
   DEFAULT_PV_DIR,
   modeOf,
+  readVolume,
   volumeDirOnNode,
   waitForBound,
   waitForEvent,
@@ -42,7 +43,8 @@ const GPU = 'hpp-real-gpu';
 const PLAIN = 'hpp-real-plain';
 const NAMESPACE = 'kube-system';
 const SELECTOR = 'k8s-app=hostpath-provisioner';
-const overlay = join(CLUSTER_DIR, 'production-overlay');
+const ADDON_IMAGE = 'cdkbot/hostpath-provisioner:1.4.2';
+let overlay = '';
 const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const apps = () => ns.kc.makeApiClient(AppsV1Api);
 let ns: TestNamespace;
@@ -56,47 +58,6 @@ function run(cmd: string, args: string[], timeoutMs: number): string {
 }
 const kubectl = (...args: string[]): string =>
   run(join(CLUSTER_DIR, 'bin', 'kubectl'), ['--kubeconfig', kubeconfigPath(), ...args], 120_000);
-
-/** The overlay a user would not need: only loopback networking and placement on the real nodes. */
-function writeOverlay(apiServerPort: string): void {
-  mkdirSync(overlay, { recursive: true });
-  writeFileSync(
-    join(overlay, 'kustomization.yaml'),
-    `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ${relative(overlay, join(REPO_ROOT, 'manifests', 'overlays', 'microk8s'))}
-images:
-  - name: hostpath-provisioner
-    newTag: "${version}"
-patches:
-  - target: { kind: Deployment, name: hostpath-provisioner }
-    patch: |
-      apiVersion: apps/v1
-      kind: Deployment
-      metadata:
-        name: hostpath-provisioner
-      spec:
-        template:
-          spec:
-            hostNetwork: true
-            dnsPolicy: ClusterFirstWithHostNet
-            nodeSelector:
-              hpp.test/real-node: "true"
-            tolerations:
-              - { key: hpp.test/real-node, operator: Exists, effect: NoSchedule }
-              - { key: dedicated, operator: Exists, effect: NoSchedule }
-            containers:
-              - name: hostpath-provisioner
-                env:
-                  - { name: KUBERNETES_SERVICE_HOST, value: 127.0.0.1 }
-                  - { name: KUBERNETES_SERVICE_PORT, value: "${apiServerPort}" }
-                  - name: POD_IP
-                    valueFrom: { fieldRef: { fieldPath: status.podIP } }
-                  - { name: METRICS_ADDRESS, value: "$(POD_IP):9090" }
-`,
-  );
-}
 
 /** The host pids of a container of a real node, from its cgroup (the kubelet's cgroupfs layout). */
 function containerPids(containerId: string): number[] {
@@ -123,37 +84,184 @@ function containerPids(containerId: string): number[] {
   return [];
 }
 
-beforeAll(async () => {
-  const built = spawnSync('bash', [join(REPO_ROOT, 'e2e', 'image', 'build.sh')], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    timeout: 840_000,
-    maxBuffer: 256 << 20,
+/**
+ * The addon's objects as `microk8s enable hostpath-storage` applies them (client-side apply) from its storage.yaml,
+ * with $SNAP_COMMON, $DEFAULT_CLASS and $RECLAIM_POLICY filled in as on a default install. Only placement is added (a
+ * node selector and a toleration of the real nodes' taint): on a MicroK8s node nothing is tainted, here the pod must
+ * land on a real kubelet, which tries to pull the addon's image and cannot, as on an air-gapped upgrade.
+ */
+function addonObjects(): object[] {
+  const labels = { 'k8s-app': 'hostpath-provisioner' };
+  const rules = [
+    { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['list', 'get', 'watch', 'update'] },
+    {
+      apiGroups: [''],
+      resources: ['persistentvolumes'],
+      verbs: ['list', 'get', 'update', 'watch', 'create', 'delete'],
+    },
+    { apiGroups: [''], resources: ['endpoints'], verbs: ['list', 'get', 'update', 'watch', 'create', 'delete'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['create', 'list', 'patch'] },
+    { apiGroups: ['storage.k8s.io'], resources: ['storageclasses'], verbs: ['list', 'watch'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'create', 'delete'] },
+    { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+  ];
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'hostpath-provisioner', labels, namespace: NAMESPACE },
+      spec: {
+        replicas: 1,
+        revisionHistoryLimit: 0,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: 'microk8s-hostpath',
+            nodeSelector: { 'kubernetes.io/hostname': PLAIN },
+            tolerations: [{ key: 'hpp.test/real-node', operator: 'Exists', effect: 'NoSchedule' }],
+            containers: [
+              {
+                name: 'hostpath-provisioner',
+                image: ADDON_IMAGE,
+                env: [
+                  { name: 'NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                  { name: 'PV_DIR', value: DEFAULT_PV_DIR },
+                  { name: 'BUSYBOX_IMAGE', value: 'busybox:1.28.4' },
+                ],
+                volumeMounts: [{ name: 'pv-volume', mountPath: DEFAULT_PV_DIR }],
+              },
+            ],
+            volumes: [{ name: 'pv-volume', hostPath: { path: DEFAULT_PV_DIR } }],
+          },
+        },
+      },
+    },
+    {
+      kind: 'StorageClass',
+      apiVersion: 'storage.k8s.io/v1',
+      metadata: {
+        name: 'microk8s-hostpath',
+        annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' },
+      },
+      provisioner: 'microk8s.io/hostpath',
+      reclaimPolicy: 'Delete',
+      volumeBindingMode: 'WaitForFirstConsumer',
+    },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'microk8s-hostpath', namespace: NAMESPACE } },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'microk8s-hostpath' }, rules },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'microk8s-hostpath' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'microk8s-hostpath' },
+      subjects: [{ kind: 'ServiceAccount', name: 'microk8s-hostpath', namespace: NAMESPACE }],
+    },
+  ];
+}
+
+/**
+ * A volume as the addon made it for claim `namespace/name` on `node`: the claim, then its PV named after the claim's
+ * uid, pre-bound to it, with the addon's annotations and node affinity, and its directory
+ * `<PV_DIR>/<namespace>-<claim>-<pv>` (mode 0777) holding a file. The PV controller binds the two.
+ */
+async function addonVolume(namespace: string, name: string, node: string): Promise<{ pv: string; dir: string }> {
+  const created = await createClaim(namespace, claim(name));
+  const pv = `pvc-${created.metadata!.uid!}`;
+  const path = `${DEFAULT_PV_DIR}/${namespace}-${name}-${pv}`;
+  const dir = nodePath(node, path);
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o777);
+  writeFileSync(join(dir, 'kept'), 'written under the addon\n');
+  await core.createPersistentVolume({
+    body: {
+      metadata: {
+        name: pv,
+        annotations: { hostPathProvisionerIdentity: node, 'pv.kubernetes.io/provisioned-by': 'microk8s.io/hostpath' },
+      },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        persistentVolumeReclaimPolicy: 'Delete',
+        storageClassName: 'microk8s-hostpath',
+        hostPath: { path, type: 'DirectoryOrCreate' },
+        nodeAffinity: {
+          required: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] },
+            ],
+          },
+        },
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name, uid: created.metadata!.uid! },
+      },
+    },
   });
-  if (built.status !== 0) throw new Error(`make image failed (${built.status ?? built.signal}): ${built.stderr}`);
+  await waitForBound(namespace, name, { timeoutMs: 60_000 });
+  return { pv, dir };
+}
+
+let addonPod: V1Pod | undefined;
+let addonVolumeOf: { pv: string; dir: string };
+
+beforeAll(async () => {
   for (const node of REAL_NODES) {
-    const socket = join(CLUSTER_DIR, 'real', node, 'containerd', 'containerd.sock');
-    if (!existsSync(socket)) throw new Error(`real node ${node} is not running (HPP_REAL_NODES=0?)`);
-    run(
-      'ctr',
-      ['--address', socket, '-n', 'k8s.io', 'images', 'import', join(REPO_ROOT, 'dist', 'image.tar')],
-      180_000,
-    );
+    if (!existsSync(join(CLUSTER_DIR, 'real', node, 'containerd', 'containerd.sock'))) {
+      throw new Error(`real node ${node} is not running (HPP_REAL_NODES=0?)`);
+    }
   }
-  writeOverlay(clusterEnv().APISERVER_PORT ?? '');
-  kubectl('apply', '-k', overlay);
   ns = await createTestNamespace('prod');
-}, 900_000);
+  // The addon as installed, with a volume it made; its pod cannot pull its image.
+  writeFileSync(
+    join(CLUSTER_DIR, 'addon.yaml'),
+    addonObjects()
+      .map((o) => JSON.stringify(o))
+      .join('\n---\n'),
+  );
+  kubectl('apply', '-f', join(CLUSTER_DIR, 'addon.yaml'));
+  addonPod = await waitFor(
+    "the addon's pod failing to pull its image",
+    async () =>
+      (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: SELECTOR })).items.find((p) =>
+        ['ErrImagePull', 'ImagePullBackOff'].includes(p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? ''),
+      ),
+    { timeoutMs: 120_000, intervalMs: 1000 },
+  );
+  addonVolumeOf = await addonVolume(ns.name, 'addon-data', PLAIN);
+  // `make image`, imported into the real nodes, and `kubectl apply -k` of the microk8s overlay over all of it.
+  const deployed = spawnSync(
+    'bash',
+    [join(REPO_ROOT, 'e2e', 'image', 'deploy.sh'), 'manifests/overlays/microk8s', NAMESPACE],
+    {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 840_000,
+      maxBuffer: 256 << 20,
+    },
+  );
+  if (deployed.status !== 0) {
+    throw new Error(`e2e/image/deploy.sh failed (${deployed.status ?? deployed.signal}): ${deployed.stderr}`);
+  }
+  overlay = deployed.stdout.trim().split('\n').pop() ?? '';
+}, 1_000_000);
 
 afterAll(async () => {
   await ns?.cleanup();
-  // The StorageClass stays (the other files use it); everything else the overlay made goes.
-  const rendered = kubectl('kustomize', overlay)
+  // The StorageClass stays (the other files use it); everything else the overlay (or the addon, if the overlay was
+  // never applied) made goes.
+  const rendered = (overlay ? kubectl('kustomize', overlay) : readFileSync(join(CLUSTER_DIR, 'addon.yaml'), 'utf8'))
     .split(/^---$/m)
-    .filter((doc) => !/^kind: StorageClass$/m.test(doc))
+    .filter((doc) => !/^kind: StorageClass$|"kind":"StorageClass"/m.test(doc))
     .join('---\n');
-  writeFileSync(join(overlay, 'rendered.yaml'), rendered);
-  kubectl('delete', '-f', join(overlay, 'rendered.yaml'), '--ignore-not-found', '--wait=true', '--timeout=90s');
+  writeFileSync(join(CLUSTER_DIR, 'production-rendered.yaml'), rendered);
+  kubectl(
+    'delete',
+    '-f',
+    join(CLUSTER_DIR, 'production-rendered.yaml'),
+    '--ignore-not-found',
+    '--wait=true',
+    '--timeout=90s',
+  );
   await applyDefaultStorageClass();
 }, 180_000);
 
@@ -190,6 +298,47 @@ describe('the image as a Deployment on real nodes', () => {
     }
   });
 
+  it('replaces the addon in place: its pod (which never pulled its image) is gone, its Deployment now runs ours', async () => {
+    expect(addonPod?.spec?.containers[0]?.image).toBe(ADDON_IMAGE);
+    const left = await waitFor(
+      "the addon's pod gone",
+      async () => {
+        const pods = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: SELECTOR })).items;
+        return pods.some((p) => p.metadata?.name === addonPod?.metadata?.name) ? false : pods;
+      },
+      { timeoutMs: 90_000 },
+    );
+    expect(left.filter((p) => p.spec?.containers[0]?.image === ADDON_IMAGE)).toEqual([]);
+    const d = await apps().readNamespacedDeployment({ name: 'hostpath-provisioner', namespace: NAMESPACE });
+    expect(d.spec?.template.spec?.containers[0]?.image).toMatch(/hostpath-provisioner:/);
+    expect(d.spec?.template.spec?.containers[0]?.image).not.toBe(ADDON_IMAGE);
+    // The addon's hostPath mount is gone (ours needs none: helpers touch the node), its selector kept.
+    expect(d.spec?.template.spec?.volumes).toBeUndefined();
+    expect(d.spec?.selector?.matchLabels).toEqual({ 'k8s-app': 'hostpath-provisioner' });
+    expect(d.spec?.strategy?.type).toBe('Recreate');
+  });
+
+  it("keeps the addon's volume: still Bound, its data read by a pod on its node; deleting the claim removes it", async () => {
+    const { pv, dir } = addonVolumeOf;
+    const bound = await readVolume(pv);
+    expect(bound?.status?.phase).toBe('Bound');
+    await ns.createPod(
+      consumerPod('addon-reader', 'addon-data', 'cat /data/kept && echo read-by-a-real-kubelet >> /data/kept', {
+        node: PLAIN,
+        tolerations: [{ key: 'hpp.test/real-node', operator: 'Exists', effect: 'NoSchedule' }],
+      }),
+    );
+    expect((await ns.waitForPhase('addon-reader', ['Succeeded', 'Failed'], { timeoutMs: 120_000 })).status?.phase).toBe(
+      'Succeeded',
+    );
+    expect(readFileSync(join(dir, 'kept'), 'utf8')).toBe('written under the addon\nread-by-a-real-kubelet\n');
+    await core.deleteNamespacedPod({ namespace: ns.name, name: 'addon-reader' });
+    await ns.waitForPodGone('addon-reader', { timeoutMs: 60_000 });
+    await core.deleteNamespacedPersistentVolumeClaim({ namespace: ns.name, name: 'addon-data' });
+    await waitForVolumeGone(pv, { timeoutMs: 120_000 });
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('reads its configuration in-cluster from the mounted ServiceAccount token and holds the Lease', async () => {
     const logs = await Promise.all(
       pods.map((p) => core.readNamespacedPodLog({ name: p.metadata!.name!, namespace: NAMESPACE })),
@@ -212,6 +361,18 @@ describe('the image as a Deployment on real nodes', () => {
       { timeoutMs: 60_000 },
     );
     expect(lease.spec?.holderIdentity).toMatch(/^hpp-real-(plain|gpu)_\d+_[0-9a-f]+$/);
+  });
+
+  it("doctor, told only its namespace, checks it as its pods run it (the overlay's ServiceAccount) and shows their version", () => {
+    const r = runDoctor(NAMESPACE, '--namespace', ns.name);
+    const about = (subject: string) => r.findings.find((f) => f.subject === subject);
+    expect(about('ServiceAccount kube-system/microk8s-hostpath')?.status).toBe('ok');
+    expect(about('provisioner pods')?.status).toBe('ok');
+    for (const pod of pods) {
+      expect(about(`provisioner pod ${pod.metadata!.name!}`)?.summary).toMatch(
+        new RegExp(`answers 200: ok: (leader|standby); version ${version.replace(/\./g, '\\.')}$`),
+      );
+    }
   });
 
   it('provisions a claim whose consumer tolerates the NoSchedule taint on the tainted real node, and deletes it', async () => {

@@ -173,6 +173,15 @@ describe('ProvisionController', () => {
     ]);
   });
 
+  it('a claim whose pods select other nodes gets no helper and an event naming the pod and its selector', async () => {
+    cache.pods[0]!.spec!.nodeSelector = { 'kubernetes.io/hostname': 'w2' };
+    expect(await settle(provision(), 'default/data')).toEqual({ requeueAfterSeconds: 300 });
+    expect(kube.calls).toEqual([['getNode', 'w1']]);
+    expect(events.recorded.map((e) => e[3])).toEqual([
+      `no pod that mounts this claim may run on its selected node w1: pod ${cache.pods[0]!.metadata!.name} has nodeSelector kubernetes.io/hostname=w2 that the node does not match; no helper pod is started there — fix the pod's node selection, or let the scheduler choose the node`,
+    ]);
+  });
+
   it('a pod bound to another node does not vouch for the selected node', async () => {
     cache.pods[0]!.spec!.nodeName = 'w2';
     const controller = provision();

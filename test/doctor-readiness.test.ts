@@ -9,6 +9,14 @@ describe('askReadiness (doctor asking a provisioner pod)', () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       if (req.url === '/hang') return; // never answers
+      if (req.url === '/metrics') {
+        res
+          .writeHead(200)
+          .end(
+            '# TYPE hostpath_provisioner_build_info gauge\nhostpath_provisioner_build_info{version="0.1.0",node_version="v24.22.3"} 1\n',
+          );
+        return;
+      }
       res.writeHead(req.url === '/readyz' ? 200 : 503).end(req.url === '/readyz' ? 'ok: leader\n' : 'not ready\n');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -21,8 +29,18 @@ describe('askReadiness (doctor asking a provisioner pod)', () => {
   const target = (path: string) => ({ pod: 'p', namespace: 'n', url: `${base}${path}` });
 
   it('returns the status code and body', async () => {
-    expect(await askReadiness(target('/readyz'))).toEqual({ kind: 'answer', statusCode: 200, body: 'ok: leader\n' });
-    expect(await askReadiness(target('/other'))).toEqual({ kind: 'answer', statusCode: 503, body: 'not ready\n' });
+    expect(await askReadiness(target('/readyz'))).toEqual({
+      kind: 'answer',
+      statusCode: 200,
+      body: 'ok: leader\n',
+      version: '0.1.0',
+    });
+    expect(await askReadiness(target('/other'))).toEqual({
+      kind: 'answer',
+      statusCode: 503,
+      body: 'not ready\n',
+      version: '0.1.0',
+    });
   });
 
   it('gives up after the timeout instead of hanging', async () => {

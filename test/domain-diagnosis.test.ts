@@ -17,11 +17,15 @@ import {
   diagnoseLease,
   diagnoseNode,
   diagnoseProvisionerPods,
+  diagnoseNamedClaim,
   diagnoseReadiness,
   diagnoseReleasedVolume,
   doctorExitCode,
   quotaCountsPod,
+  podSetting,
+  provisionerSettings,
   readinessTarget,
+  versionFromMetrics,
   type ClaimFacts,
   type Finding,
   type ReadinessOutcome,
@@ -125,6 +129,15 @@ describe('diagnoseClaim', () => {
       { claim: pvc({ 'volume.kubernetes.io/selected-node': 'db' }) },
       'selected node db but no Pending pod mounts the claim: the annotation alone is not trusted',
       'create the pod, or remove the annotation volume.kubernetes.io/selected-node',
+    ],
+    [
+      'pod whose nodeSelector excludes the selected node',
+      {
+        claim: pvc({ 'volume.kubernetes.io/selected-node': 'db' }),
+        consumers: [pod('web-0', { nodeSelector: { gpu: 'true' } })],
+      },
+      'pod web-0 has nodeSelector gpu=true that selected node db does not match',
+      "fix the pod's nodeSelector or node affinity, or remove the annotation volume.kubernetes.io/selected-node",
     ],
     [
       'untolerated taint',
@@ -350,6 +363,15 @@ describe('readinessTarget, diagnoseReadiness', () => {
       },
     ],
     [
+      'ready standby with its version',
+      { kind: 'answer', statusCode: 200, body: 'ok: standby\n', version: '0.1.0' },
+      {
+        subject: 'provisioner pod hpp-1',
+        status: 'ok',
+        summary: 'http://10.1.0.5:9090/readyz answers 200: ok: standby; version 0.1.0',
+      },
+    ],
+    [
       'not ready',
       { kind: 'answer', statusCode: 503, body: 'not ready (standby): caches not synced\n' },
       {
@@ -530,5 +552,112 @@ describe('quotaCountsPod, diagnoseHelperQuotas', () => {
     ['all scopes must match', { scopes: ['Terminating', 'BestEffort'] }, { activeDeadlineSeconds: 1 }, true],
   ])('quota scope %s', (_n, scope, spec, counted) => {
     expect(quotaCountsPod({ spec: scope }, { spec: { containers: [], ...spec } })).toBe(counted);
+  });
+});
+
+describe('versionFromMetrics', () => {
+  it.each<[string, string, string | undefined]>([
+    ['the series', 'hostpath_provisioner_build_info{version="0.1.0",node_version="v24.22.3"} 1\n', '0.1.0'],
+    [
+      'labels in another order',
+      'x 1\nhostpath_provisioner_build_info{node_version="v24",version="1.2.3-rc.1"} 1',
+      '1.2.3-rc.1',
+    ],
+    ['no such series', 'process_cpu_seconds_total 3\n', undefined],
+    ['an empty version', 'hostpath_provisioner_build_info{version=""} 1', undefined],
+    ['another metric with a version label', 'other_build_info{version="9"} 1', undefined],
+    ['a long value is cut', `hostpath_provisioner_build_info{version="${'v'.repeat(100)}"} 1`, 'v'.repeat(64)],
+  ])('%s', (_n, text, version) => {
+    expect(versionFromMetrics(text)).toBe(version);
+  });
+});
+
+describe('podSetting, provisionerSettings (what the provisioner runs with)', () => {
+  const pod = (container: Partial<V1Container>, phase = 'Running', serviceAccountName?: string): V1Pod => ({
+    metadata: { name: 'hpp-1' },
+    spec: {
+      ...(serviceAccountName ? { serviceAccountName } : {}),
+      containers: [{ name: 'sidecar' }, { name: 'hostpath-provisioner', ...container }],
+    },
+    status: { phase },
+  });
+  it.each<[string, Partial<V1Container>, string | undefined]>([
+    ['nothing given', {}, undefined],
+    ['env value', { env: [{ name: 'PV_DIR', value: '/data' }] }, '/data'],
+    [
+      'env valueFrom cannot be resolved',
+      { env: [{ name: 'PV_DIR', valueFrom: { fieldRef: { fieldPath: 'x' } } }] },
+      undefined,
+    ],
+    ['flag and value', { args: ['run', '--pv-dir', '/flag'] }, '/flag'],
+    ['flag=value', { args: ['run', '--pv-dir=/eq'] }, '/eq'],
+    ['the flag wins over env', { args: ['--pv-dir', '/flag'], env: [{ name: 'PV_DIR', value: '/env' }] }, '/flag'],
+    ['the last flag wins', { command: ['node', 'main.js', '--pv-dir', '/a'], args: ['--pv-dir=/b'] }, '/b'],
+    ['a flag without value is ignored', { args: ['run', '--pv-dir'] }, undefined],
+    ['an empty env value', { env: [{ name: 'PV_DIR', value: '' }] }, ''],
+  ])('%s', (_n, container, expected) => {
+    expect(podSetting(pod(container), '--pv-dir', 'PV_DIR')).toBe(expected);
+  });
+
+  const defaults = {
+    provisionerNames: ['microk8s.io/hostpath'],
+    pvDir: '/var/snap/microk8s/common/default-storage',
+    tolerationPolicy: 'node-taints' as const,
+    helperPriorityClass: 'system-node-critical',
+    serviceAccount: 'hostpath-provisioner',
+  };
+  it('no pods: the defaults', () => {
+    expect(provisionerSettings({}, [], defaults)).toEqual(defaults);
+  });
+  it("the microk8s overlay's pod: its ServiceAccount and env", () => {
+    const p = pod(
+      {
+        env: [
+          { name: 'PV_DIR', value: '/var/snap/microk8s/common/default-storage' },
+          { name: 'HELPER_PRIORITY_CLASS', value: '' },
+          { name: 'TOLERATION_POLICY', value: 'none' },
+          { name: 'PROVISIONER_NAMES', value: 'microk8s.io/hostpath, example.com/hp' },
+        ],
+      },
+      'Running',
+      'microk8s-hostpath',
+    );
+    expect(provisionerSettings({}, [p], defaults)).toEqual({
+      provisionerNames: ['microk8s.io/hostpath', 'example.com/hp'],
+      pvDir: '/var/snap/microk8s/common/default-storage',
+      tolerationPolicy: 'none',
+      helperPriorityClass: '',
+      serviceAccount: 'microk8s-hostpath',
+    });
+  });
+  it('what the user told doctor wins; a Running pod is preferred; invalid values fall back to the defaults', () => {
+    const pending = pod({ args: ['--pv-dir', '/pending'] }, 'Pending', 'other');
+    const running = pod({ args: ['--pv-dir', '/running', '--toleration-policy', 'bogus', '--provisioner-names', ','] });
+    expect(
+      provisionerSettings({ serviceAccount: 'told', helperPriorityClass: 'x' }, [pending, running], defaults),
+    ).toEqual({ ...defaults, pvDir: '/running', serviceAccount: 'told', helperPriorityClass: 'x' });
+  });
+});
+
+describe('diagnoseNamedClaim (doctor --claim NAME)', () => {
+  const claims = [
+    { metadata: { name: 'bound' }, spec: { volumeName: 'pvc-1' }, status: { phase: 'Bound' } },
+    { metadata: { name: 'pending' }, status: { phase: 'Pending' } },
+  ];
+  it.each<[string, string, Finding | undefined]>([
+    [
+      'a mistyped name',
+      'nope',
+      {
+        subject: 'claim shop/nope',
+        status: 'attention',
+        summary: 'not found',
+        fix: 'check the name and namespace: kubectl -n shop get pvc',
+      },
+    ],
+    ['a Bound claim', 'bound', { subject: 'claim shop/bound', status: 'ok', summary: 'Bound to pvc-1' }],
+    ['a Pending claim: diagnoseClaim speaks of it', 'pending', undefined],
+  ])('%s', (_n, name, finding) => {
+    expect(diagnoseNamedClaim('shop', name, claims)).toEqual(finding);
   });
 });

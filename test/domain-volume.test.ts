@@ -1,6 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { buildVolume, decideVolume, volumeHostname, volumeNode, volumePath } from '../src/domain/volume.js';
+import {
+  buildVolume,
+  countVolumes,
+  decideVolume,
+  volumeHostname,
+  volumeNode,
+  volumePath,
+} from '../src/domain/volume.js';
 
 const claim: V1PersistentVolumeClaim = {
   metadata: { name: 'data', namespace: 'default', uid: 'u1' },
@@ -211,5 +218,51 @@ describe('volumeNode', () => {
     ['no affinity, no identity', { spec: {} }, undefined],
   ] as [string, V1PersistentVolume, object | undefined][])('%s', (_name, pv, expected) => {
     expect(volumeNode(pv)).toEqual(expected);
+  });
+});
+
+describe('countVolumes', () => {
+  const pv = (name: string, by: string | undefined, className: string, hostname?: string): V1PersistentVolume => ({
+    metadata: { name, annotations: by === undefined ? {} : { 'pv.kubernetes.io/provisioned-by': by } },
+    spec: {
+      storageClassName: className,
+      ...(hostname === undefined
+        ? {}
+        : {
+            nodeAffinity: {
+              required: {
+                nodeSelectorTerms: [
+                  { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [hostname] }] },
+                ],
+              },
+            },
+          }),
+    },
+  });
+  it.each<[string, V1PersistentVolume[], ReturnType<typeof countVolumes>]>([
+    ['no volumes', [], []],
+    [
+      'counts ours by node and class, skips others',
+      [
+        pv('a', 'microk8s.io/hostpath', 'fast', 'n1'),
+        pv('b', 'microk8s.io/hostpath', 'fast', 'n1'),
+        pv('c', 'microk8s.io/hostpath', 'slow', 'n1'),
+        pv('d', 'microk8s.io/hostpath', 'fast', 'n2'),
+        pv('e', 'rancher.io/local-path', 'fast', 'n1'),
+        pv('f', undefined, 'fast', 'n1'),
+      ],
+      [
+        { node: 'n1', class: 'fast', count: 2 },
+        { node: 'n1', class: 'slow', count: 1 },
+        { node: 'n2', class: 'fast', count: 1 },
+      ],
+    ],
+    [
+      'a volume without a pinned node',
+      [pv('a', 'microk8s.io/hostpath', 'fast')],
+      [{ node: 'unknown', class: 'fast', count: 1 }],
+    ],
+  ])('%s', (_name, volumes, expected) => {
+    expect(countVolumes(volumes, ['microk8s.io/hostpath'])).toEqual(expected);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import { LAST_APPLIED, stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
+import { LAST_APPLIED, stripClaim, stripCommon, stripNode, stripPendingPod } from '../src/kube/transforms.js';
 
 const managedFields = [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:spec': {} } }];
 
@@ -93,7 +93,7 @@ describe('informer transforms', () => {
     expect(node.status?.images).toHaveLength(1);
   });
 
-  it('stripPendingPod keeps only claim volumes, tolerations, node name and phase', () => {
+  it('stripPendingPod keeps only claim volumes, tolerations, node name, node selection and phase', () => {
     const pod: V1Pod = {
       metadata: { name: 'web-0', namespace: 'apps', uid: 'p1', resourceVersion: '9', managedFields },
       spec: {
@@ -104,6 +104,19 @@ describe('informer transforms', () => {
         ],
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
         nodeSelector: { disk: 'ssd' },
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }],
+            },
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              { weight: 1, preference: { matchExpressions: [{ key: 'gpu', operator: 'Exists' }] } },
+            ],
+          },
+          podAntiAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname' }],
+          },
+        },
       },
       status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False' }] },
     };
@@ -113,9 +126,58 @@ describe('informer transforms', () => {
         containers: [],
         volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
+        nodeSelector: { disk: 'ssd' },
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }],
+            },
+          },
+        },
       },
       status: { phase: 'Pending' },
     });
     expect(stripPendingPod({ metadata: { name: 'x' } })).toEqual({ metadata: { name: 'x' }, spec: { containers: [] } });
+  });
+
+  it.each<[string, Record<string, string> | undefined, Record<string, string> | undefined]>([
+    ['no annotations', undefined, undefined],
+    [
+      "the ones read are kept, a user's large one is dropped",
+      {
+        'volume.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath',
+        'volume.beta.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath',
+        'volume.beta.kubernetes.io/storage-class': 'fast',
+        'volume.kubernetes.io/selected-node': 'w1',
+        'junk.example.com/blob': 'x'.repeat(65536),
+        'kubectl.kubernetes.io/last-applied-configuration': '{}',
+      },
+      {
+        'volume.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath',
+        'volume.beta.kubernetes.io/storage-provisioner': 'microk8s.io/hostpath',
+        'volume.beta.kubernetes.io/storage-class': 'fast',
+        'volume.kubernetes.io/selected-node': 'w1',
+      },
+    ],
+    ['only others: no annotations field at all', { 'a.example.com/b': 'c' }, undefined],
+    [
+      'an empty selected node is kept as it is',
+      { 'volume.kubernetes.io/selected-node': '' },
+      { 'volume.kubernetes.io/selected-node': '' },
+    ],
+  ])('stripClaim: %s', (_n, annotations, kept) => {
+    const claim = {
+      metadata: { name: 'c', namespace: 'n', uid: 'u', labels: { app: 'x' }, ...(annotations ? { annotations } : {}) },
+      spec: { storageClassName: 'fast', resources: { requests: { storage: '1Gi' } } },
+    };
+    const before = structuredClone(claim);
+    const out = stripClaim(claim);
+    expect(out.metadata?.annotations).toEqual(kept);
+    expect('annotations' in (out.metadata ?? {})).toBe(kept !== undefined);
+    expect({ ...out, metadata: { ...out.metadata, annotations: undefined } }).toEqual({
+      ...claim,
+      metadata: { ...claim.metadata, annotations: undefined },
+    });
+    expect(claim).toEqual(before);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The monitoring manifests agree with the code: every metric the Grafana dashboard queries is one that
  * src/runtime/metrics.ts registers, the dashboard covers what issue "Observability" asks for, and the
- * ServiceMonitor finds the metrics Service of the base and of the microk8s overlay.
+ * ServiceMonitor finds the metrics Service of the base and of the microk8s overlay, and the PrometheusRule's alerts
+ * query registered metrics (their PromQL is checked by promtool and a real Prometheus in e2e/metrics.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -9,6 +10,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import { parseAllDocuments } from 'yaml';
 import { createMetrics } from '../src/runtime/metrics.js';
+import { dashboardQueries } from './support/dashboard.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MONITORING = join(ROOT, 'manifests', 'monitoring');
@@ -50,25 +52,6 @@ function promqlMetricNames(expr: string): string[] {
     if (!names.includes(name)) names.push(name);
   }
   return names;
-}
-
-/** Every PromQL expression in a Grafana dashboard: panel targets (nested rows too) and label_values() variables. */
-function dashboardQueries(dashboard: unknown): string[] {
-  const out: string[] = [];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) for (const n of node) walk(n);
-    else if (node !== null && typeof node === 'object') {
-      for (const [k, v] of Object.entries(node)) {
-        if (k === 'expr' && typeof v === 'string') out.push(v);
-        else if (k === 'definition' && typeof v === 'string') {
-          const m = /^label_values\(\s*([^,)]+)/.exec(v);
-          if (m?.[1]) out.push(m[1]);
-        } else walk(v);
-      }
-    }
-  };
-  walk(dashboard);
-  return out;
 }
 
 /** Series names the registry exposes: counters and gauges as named, histograms with _bucket, _sum and _count. */
@@ -179,5 +162,38 @@ describe('ServiceMonitor', () => {
     expect(monitor.spec.namespaceSelector.matchNames).toEqual(
       expect.arrayContaining([namespaceOf('base'), namespaceOf('overlays/microk8s')]),
     );
+  });
+});
+
+describe('PrometheusRule', () => {
+  const [rule] = yamlDocs(join(MONITORING, 'prometheusrule.yaml')) as [
+    {
+      apiVersion: string;
+      kind: string;
+      spec: { groups: { name: string; rules: { alert: string; expr: string; for: string; labels: object }[] }[] };
+    },
+  ];
+  const rules = rule.spec.groups.flatMap((g) => g.rules);
+
+  it('is a monitoring.coreos.com/v1 PrometheusRule with the alerts users ask for', () => {
+    expect(rule.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(rule.kind).toBe('PrometheusRule');
+    expect(rules.map((r) => r.alert)).toEqual([
+      'HostpathProvisionerNoLeader',
+      'HostpathProvisionerProvisioningFailures',
+      'HostpathProvisionerDeletionFailures',
+      'HostpathProvisionerSlowProvisioning',
+    ]);
+    for (const r of rules) {
+      expect(r.for).toMatch(/^\d+m$/);
+      expect(r.labels).toHaveProperty('severity');
+    }
+  });
+
+  it('queries only metrics that src/runtime/metrics.ts registers', async () => {
+    const exposed = await exposedSeriesNames();
+    const used = [...new Set(rules.flatMap((r) => promqlMetricNames(r.expr)))];
+    expect(used.length).toBeGreaterThanOrEqual(4);
+    expect(used.filter((n) => !exposed.has(n))).toEqual([]);
   });
 });

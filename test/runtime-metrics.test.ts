@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { createMetrics, LATENCY_BUCKETS } from '../src/runtime/metrics.js';
+import { createMetrics, LATENCY_BUCKETS, type VolumeCount } from '../src/runtime/metrics.js';
 
 describe('createMetrics', () => {
   it('registers every metric under its exact name in its own registry', async () => {
@@ -72,5 +72,53 @@ describe('createMetrics', () => {
     expect(await m.registry.metrics()).toContain(
       'hostpath_provisioner_informer_last_event_age_seconds{resource="persistentvolumeclaims"} 7.5',
     );
+  });
+
+  it('starts the outcome counters of a class at 0', async () => {
+    const m = createMetrics();
+    m.initClass('fast');
+    const text = await m.registry.metrics();
+    for (const line of [
+      'controller_persistentvolumeclaim_provision_total{class="fast",source=""} 0',
+      'controller_persistentvolumeclaim_provision_failed_total{class="fast",source=""} 0',
+      'controller_persistentvolume_delete_total{class="fast"} 0',
+      'controller_persistentvolume_delete_failed_total{class="fast"} 0',
+    ]) {
+      expect(text).toContain(line);
+    }
+  });
+
+  it('starts the restart counter of a tracked informer at 0, so increase() has a series before any restart', async () => {
+    const m = createMetrics();
+    expect(await m.registry.metrics()).not.toContain('hostpath_provisioner_informer_restarts_total{');
+    m.trackInformer('nodes', () => 0);
+    expect(await m.registry.metrics()).toContain('hostpath_provisioner_informer_restarts_total{resource="nodes"} 0');
+    m.informerRestarts.inc({ resource: 'nodes' });
+    expect(await m.registry.metrics()).toContain('hostpath_provisioner_informer_restarts_total{resource="nodes"} 1');
+  });
+
+  it('reads volume counts at scrape and keeps a node and class at 0 after its last volume is gone, so a dashboard shows 0, not no data', async () => {
+    const m = createMetrics();
+    const volumeLines = async () =>
+      (await m.registry.metrics()).split('\n').filter((l) => l.startsWith('hostpath_provisioner_volumes{'));
+    let counts: VolumeCount[] = [
+      { node: 'n1', class: 'fast', count: 2 },
+      { node: 'n2', class: 'fast', count: 1 },
+    ];
+    m.trackVolumes(() => counts);
+    expect(await volumeLines()).toEqual([
+      'hostpath_provisioner_volumes{node="n1",class="fast"} 2',
+      'hostpath_provisioner_volumes{node="n2",class="fast"} 1',
+    ]);
+    counts = [{ node: 'n2', class: 'fast', count: 3 }];
+    expect(await volumeLines()).toEqual([
+      'hostpath_provisioner_volumes{node="n1",class="fast"} 0',
+      'hostpath_provisioner_volumes{node="n2",class="fast"} 3',
+    ]);
+    counts = [];
+    expect(await volumeLines()).toEqual([
+      'hostpath_provisioner_volumes{node="n1",class="fast"} 0',
+      'hostpath_provisioner_volumes{node="n2",class="fast"} 0',
+    ]);
   });
 });

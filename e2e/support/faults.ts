@@ -3,7 +3,14 @@
  * observed step (SIGSTOP when a watch shows the step, SIGKILL after checking the state), and log searches.
  */
 import { readFileSync } from 'node:fs';
-import { CoordinationV1Api, Watch, type V1Lease, type V1PersistentVolume, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  Watch,
+  type V1Lease,
+  type V1PersistentVolume,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { insecureGet, loadKubeConfig, waitFor, type WaitOptions } from './cluster.js';
 import type { Provisioner } from './provisioner.js';
 
@@ -108,10 +115,10 @@ export async function watchObjects<T>(
 }
 
 /**
- * Resolves with the first object a watch on `path` reports for which `predicate` holds, after calling `act()`
+ * Resolves with the first object (pod, PV or claim) a watch on `path` reports for which `predicate` holds, after calling `act()`
  * synchronously in the same callback (e.g. SIGSTOP of the provisioner), so the step is caught as it is observed.
  */
-export async function actWhen<T extends V1Pod | V1PersistentVolume>(
+export async function actWhen<T extends V1Pod | V1PersistentVolume | V1PersistentVolumeClaim>(
   path: string,
   query: Record<string, string>,
   predicate: (type: string, obj: T) => boolean,

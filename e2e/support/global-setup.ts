@@ -24,6 +24,27 @@ function stopDemoProvisioner(repo: string): void {
   rmSync(pidFile, { force: true });
 }
 
+/** The same for the Deployment a `make demo` in its default pod mode leaves on the real nodes (e2e/demo.sh). */
+function stopDemoDeployment(repo: string): void {
+  const marker = resolve(repo, '.cluster', 'demo-deployment');
+  if (!existsSync(marker)) return;
+  const kubectl = resolve(repo, '.cluster', 'bin', 'kubectl');
+  const kubeconfig = resolve(repo, '.cluster', 'kubeconfig');
+  const r = spawnSync(
+    kubectl,
+    ['--kubeconfig', kubeconfig, '-n', 'hostpath-provisioner', 'delete', 'deployment', 'hostpath-provisioner'].concat([
+      '--ignore-not-found',
+      '--cascade=foreground',
+      '--wait=true',
+      '--timeout=120s',
+    ]),
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`could not stop the demo's provisioner Deployment: ${r.stderr}`);
+  process.stdout.write("e2e: deleted the demo's provisioner Deployment; the tests run their own\n");
+  rmSync(marker, { force: true });
+}
+
 export default function globalSetup(): void {
   const repo = resolve(import.meta.dirname, '..', '..');
   const script = resolve(repo, 'e2e', 'cluster', 'up.sh');
@@ -34,6 +55,7 @@ export default function globalSetup(): void {
     throw new Error(`e2e/cluster/up.sh failed (exit ${result.status ?? result.signal}); see .cluster/logs/`);
   }
   stopDemoProvisioner(repo);
+  stopDemoDeployment(repo);
   process.env.HPP_KUBECONFIG = resolve(repo, '.cluster', 'kubeconfig');
   process.stdout.write(`e2e: cluster ready in ${Math.round((Date.now() - started) / 1000)} s\n`);
 }

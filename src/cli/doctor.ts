@@ -18,13 +18,17 @@ import {
   diagnoseHelperPriorityClass,
   diagnoseHelperQuotas,
   diagnoseLease,
+  diagnoseNamedClaim,
   diagnoseNode,
   diagnoseProvisionerPods,
   diagnoseReadiness,
   diagnoseReleasedVolume,
   doctorExitCode,
+  provisionerSettings,
   readinessTarget,
+  versionFromMetrics,
   type Finding,
+  type ProvisionerSettings,
   type Readable,
   type ReadinessOutcome,
   type ReadinessTarget,
@@ -55,6 +59,7 @@ const PROVISIONER_NAMESPACES = ['hostpath-provisioner', 'kube-system'];
  */
 export const REQUIRED_PERMISSIONS: readonly (readonly [string, string, string, boolean])[] = [
   ...['get', 'list', 'watch', 'patch'].map((v) => ['', 'persistentvolumeclaims', v, false] as const),
+  ['', 'persistentvolumeclaims/status', 'patch', false],
   ...['get', 'list', 'watch', 'create', 'delete', 'patch'].map((v) => ['', 'persistentvolumes', v, false] as const),
   ...['list', 'watch'].map((v) => ['storage.k8s.io', 'storageclasses', v, false] as const),
   ...['get', 'list', 'watch'].map((v) => ['', 'nodes', v, false] as const),
@@ -74,14 +79,22 @@ export interface DoctorOptions {
   readonly claim?: string;
   /** Where the provisioner runs; found from its Lease when absent. */
   readonly provisionerNamespace?: string;
-  readonly provisionerNames: readonly string[];
-  readonly pvDir: string;
-  readonly tolerationPolicy: TolerationPolicy;
-  /** The provisioner's `--helper-priority-class` (of delete helpers); '' for none. */
-  readonly helperPriorityClass: string;
+  /**
+   * The provisioner's settings as the user gives them to doctor; each one absent is read from the provisioner's pods
+   * (their args and env), else `run`'s default ({@link provisionerSettings}).
+   */
+  readonly settings?: Partial<ProvisionerSettings>;
   readonly leaseName: string;
-  readonly serviceAccount: string;
 }
+
+/** `run`'s defaults of the settings doctor checks with; the ServiceAccount is manifests/base's. */
+export const DEFAULT_SETTINGS: ProvisionerSettings = {
+  provisionerNames: ['microk8s.io/hostpath'],
+  pvDir: '/var/snap/microk8s/common/default-storage',
+  tolerationPolicy: 'node-taints',
+  helperPriorityClass: DEFAULT_HELPER_PRIORITY_CLASS,
+  serviceAccount: 'hostpath-provisioner',
+};
 
 /**
  * Looks at the cluster read-only and diagnoses it: the provisioner (Lease, its pods and each pod's `/readyz`, asked
@@ -125,17 +138,18 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
       throw err;
     }),
   ]);
+  const settings = provisionerSettings(options.settings ?? {}, own.items, DEFAULT_SETTINGS);
   const pods = diagnoseProvisionerPods(own.items);
   if (pods) findings.push(pods);
   const targets = own.items.map(readinessTarget).filter((t): t is ReadinessTarget => t !== undefined);
   findings.push(...(await Promise.all(targets.map(async (t) => diagnoseReadiness(t, await askReadiness(t))))));
   findings.push(diagnoseHelperNamespace(helperNamespace));
   const [priorityClasses, quotas] = await Promise.all([
-    options.helperPriorityClass ? readable(scheduling.listPriorityClass()) : { items: [] },
+    settings.helperPriorityClass ? readable(scheduling.listPriorityClass()) : { items: [] },
     readable(core.listNamespacedResourceQuota({ namespace })),
   ]);
-  findings.push(diagnoseHelperPriorityClass(options.helperPriorityClass, priorityClasses));
-  findings.push(...diagnoseHelperQuotas(namespace, quotas, options.helperPriorityClass));
+  findings.push(diagnoseHelperPriorityClass(settings.helperPriorityClass, priorityClasses));
+  findings.push(...diagnoseHelperQuotas(namespace, quotas, settings.helperPriorityClass));
 
   const [classes, nodes, claims, volumes, helpers] = await Promise.all([
     storage.listStorageClass(),
@@ -146,9 +160,9 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
     core.listPersistentVolume(),
     core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/managed-by=hostpath-provisioner' }),
   ]);
-  findings.push(...diagnoseClasses(classes.items, options.provisionerNames, options.pvDir));
-  findings.push(...(await permissionFindings(authorization, namespace, options.serviceAccount)));
-  for (const node of nodes.items) findings.push(diagnoseNode(node, options.tolerationPolicy));
+  findings.push(...diagnoseClasses(classes.items, settings.provisionerNames, settings.pvDir));
+  findings.push(...(await permissionFindings(authorization, namespace, settings.serviceAccount)));
+  for (const node of nodes.items) findings.push(diagnoseNode(node, settings.tolerationPolicy));
 
   const byName = new Map<string, V1Node>(nodes.items.map((n) => [n.metadata?.name ?? '', n]));
   const byHostname = new Map<string, V1Node>(byName);
@@ -166,6 +180,10 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
   const selected = claims.items.filter(
     (c) => c.status?.phase !== 'Bound' && (options.claim === undefined || c.metadata?.name === options.claim),
   );
+  if (options.claim !== undefined) {
+    const named = diagnoseNamedClaim(options.namespace ?? 'default', options.claim, claims.items);
+    if (named) findings.push(named);
+  }
   const podsByNamespace = new Map<string, Awaited<ReturnType<CoreV1Api['listNamespacedPod']>>['items']>();
   for (const claim of selected) {
     const ns = claim.metadata?.namespace ?? '';
@@ -180,8 +198,8 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
       nodes: byName,
       helper: helperByName.get(helperPodName('create', volumeNameForClaim(claim.metadata?.uid ?? ''))),
       events: await eventsOf('PersistentVolumeClaim', claim.metadata?.name ?? '', ns),
-      provisionerNames: options.provisionerNames,
-      defaultBaseDirectory: options.pvDir,
+      provisionerNames: settings.provisionerNames,
+      defaultBaseDirectory: settings.pvDir,
     });
     if (finding) findings.push(finding);
   }
@@ -192,7 +210,7 @@ export async function runDoctor(options: DoctorOptions): Promise<Finding[]> {
         pv,
         byHostname,
         await eventsOf('PersistentVolume', pv.metadata?.name ?? '', ''),
-        options.provisionerNames,
+        settings.provisionerNames,
         now,
       );
       if (finding) findings.push(finding);
@@ -221,7 +239,9 @@ export async function readable<T>(list: Promise<{ items: T[] }>): Promise<Readab
 export async function askReadiness(target: ReadinessTarget): Promise<ReadinessOutcome> {
   try {
     const res = await fetch(target.url, { signal: AbortSignal.timeout(READINESS_TIMEOUT_MS), redirect: 'manual' });
-    return { kind: 'answer', statusCode: res.status, body: await res.text() };
+    const answer = { kind: 'answer', statusCode: res.status, body: await res.text() } as const;
+    const version = await askVersion(new URL('/metrics', target.url).href);
+    return version ? { ...answer, version } : answer;
   } catch (err) {
     // Duck-typed, not instanceof: fetch's errors may come from another realm (e.g. under a test runner's VM).
     const e = err as { name?: unknown; message?: unknown; cause?: { message?: unknown; code?: unknown } } | undefined;
@@ -231,6 +251,19 @@ export async function askReadiness(target: ReadinessTarget): Promise<ReadinessOu
         ? `no answer within ${READINESS_TIMEOUT_MS / 1000} s`
         : (cause ?? (typeof e?.message === 'string' ? e.message : String(err)));
     return { kind: 'error', message };
+  }
+}
+
+/**
+ * The version a provisioner serves on `/metrics` next to its readiness endpoint (same server), with the same timeout.
+ * Never throws: undefined when it cannot be read.
+ */
+async function askVersion(url: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(READINESS_TIMEOUT_MS), redirect: 'manual' });
+    return res.ok ? versionFromMetrics(await res.text()) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -280,16 +313,27 @@ async function permissionFindings(
 const STATUS_MARK: Readonly<Record<Finding['status'], string>> = { ok: 'OK', attention: '!!', info: '--' };
 
 /**
+ * Makes text from the cluster safe to print on a terminal: every C0 and C1 control character (ESC, BEL, NUL, CR, the
+ * line breaks too — a finding is one logical line) and DEL becomes `\u{…}`, so names and annotations a namespace user
+ * wrote cannot clear the screen, set the title or fake a finding. Pure.
+ */
+export function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
+}
+
+/**
  * Formats findings for an 80-column terminal: one line each marked `OK` (ok), `!!` (attention) or `--` (info: could
- * not tell), its fix indented below, and a closing count of those that need attention.
+ * not tell), its fix indented below, and a closing count of those that need attention. Control characters in any
+ * text are shown escaped ({@link terminalSafe}).
  *
  * @param findings - from {@link runDoctor}.
  */
 export function formatFindings(findings: readonly Finding[]): string {
   const lines: string[] = [];
   for (const f of findings) {
-    lines.push(...wrap(`${STATUS_MARK[f.status]} ${f.subject}: ${f.summary}`, 80, '   '));
-    if (f.fix) lines.push(...wrap(`fix: ${f.fix}`, 77, '     ').map((l) => `   ${l}`));
+    lines.push(...wrap(terminalSafe(`${STATUS_MARK[f.status]} ${f.subject}: ${f.summary}`), 80, '   '));
+    if (f.fix) lines.push(...wrap(terminalSafe(`fix: ${f.fix}`), 77, '     ').map((l) => `   ${l}`));
   }
   const problems = findings.filter((f) => f.status === 'attention').length;
   lines.push(problems === 0 ? 'healthy: nothing needs attention' : `${problems} finding(s) need attention`);
@@ -339,20 +383,26 @@ export function doctorCommand(): Command {
     .option('-n, --namespace <namespace>', 'only claims of this namespace')
     .option('--claim <name>', 'only this claim (with --namespace; default namespace "default")')
     .option('--provisioner-namespace <namespace>', `where the provisioner runs (default: found from its Lease)`)
-    .option('--provisioner-name <names>', 'provisioner names, comma-separated', 'microk8s.io/hostpath')
-    .option('--pv-dir <path>', 'PV_DIR of the provisioner', '/var/snap/microk8s/common/default-storage')
+    .option(
+      '--provisioner-name <names>',
+      'provisioner names, comma-separated (default: as its pods run, else microk8s.io/hostpath)',
+    )
+    .option('--pv-dir <path>', `PV_DIR of the provisioner (default: as its pods run, else ${DEFAULT_SETTINGS.pvDir})`)
     .addOption(
-      new Option('--toleration-policy <policy>', 'toleration policy of the provisioner')
-        .choices(TOLERATION_POLICIES)
-        .default('node-taints'),
+      new Option(
+        '--toleration-policy <policy>',
+        'toleration policy of the provisioner (default: as its pods run, else node-taints)',
+      ).choices(TOLERATION_POLICIES),
     )
     .option(
       '--helper-priority-class <name>',
-      "the provisioner's --helper-priority-class (of delete helpers); empty for none",
-      DEFAULT_HELPER_PRIORITY_CLASS,
+      `the provisioner's --helper-priority-class (of delete helpers); empty for none (default: as its pods run, else ${DEFAULT_HELPER_PRIORITY_CLASS})`,
     )
     .option('--lease-name <name>', 'leader-election Lease name', 'microk8s.io-hostpath')
-    .option('--service-account <name>', "the provisioner's ServiceAccount", 'hostpath-provisioner')
+    .option(
+      '--service-account <name>',
+      "the provisioner's ServiceAccount (default: its pods', else hostpath-provisioner)",
+    )
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (opts: Record<string, string | undefined>) => {
       try {
@@ -362,12 +412,18 @@ export function doctorCommand(): Command {
           ...(namespace ? { namespace } : {}),
           ...(opts['claim'] ? { claim: opts['claim'] } : {}),
           ...(opts['provisionerNamespace'] ? { provisionerNamespace: opts['provisionerNamespace'] } : {}),
-          provisionerNames: (opts['provisionerName'] ?? '').split(',').filter(Boolean),
-          pvDir: opts['pvDir'] ?? '',
-          tolerationPolicy: (opts['tolerationPolicy'] ?? 'node-taints') as TolerationPolicy,
-          helperPriorityClass: opts['helperPriorityClass'] ?? '',
+          settings: {
+            ...(opts['provisionerName'] !== undefined
+              ? { provisionerNames: opts['provisionerName'].split(',').filter(Boolean) }
+              : {}),
+            ...(opts['pvDir'] !== undefined ? { pvDir: opts['pvDir'] } : {}),
+            ...(opts['tolerationPolicy'] !== undefined
+              ? { tolerationPolicy: opts['tolerationPolicy'] as TolerationPolicy }
+              : {}),
+            ...(opts['helperPriorityClass'] !== undefined ? { helperPriorityClass: opts['helperPriorityClass'] } : {}),
+            ...(opts['serviceAccount'] !== undefined ? { serviceAccount: opts['serviceAccount'] } : {}),
+          },
           leaseName: opts['leaseName'] ?? '',
-          serviceAccount: opts['serviceAccount'] ?? '',
         });
         process.stdout.write(opts['output'] === 'json' ? formatJson(findings) : formatFindings(findings));
         process.exitCode = doctorExitCode(findings);

@@ -18,7 +18,14 @@ import { buildHelperPod } from './helper-pod.js';
 import { classifyHelper } from './helper-status.js';
 import { describeOwnership } from './ownership.js';
 import { parseClassParameters } from './storage-class.js';
-import { formatTaint, helperTolerations, untoleratedTaints, type TolerationPolicy } from './tolerations.js';
+import {
+  formatTaint,
+  helperTolerations,
+  TOLERATION_POLICIES,
+  untoleratedTaints,
+  type TolerationPolicy,
+} from './tolerations.js';
+import { nodeSelectionMismatch } from './node-affinity.js';
 import type { HelperOperation } from './names.js';
 import { isOurVolume, volumeHostname } from './volume.js';
 
@@ -245,10 +252,19 @@ export function diagnoseClaim(facts: ClaimFacts): Finding | undefined {
         'create the pod, or remove the annotation volume.kubernetes.io/selected-node',
       );
     }
-    const taints = node.spec?.taints ?? [];
-    const fits = waiting.some((p) => untoleratedTaints(taints, p.spec?.tolerations ?? []).length === 0);
-    if (!fits) {
+    const placeable = waiting.filter((p) => nodeSelectionMismatch(p, node) === undefined);
+    if (placeable.length === 0) {
       const pod = waiting[0];
+      return attention(
+        subject,
+        `pod ${pod?.metadata?.name} has ${nodeSelectionMismatch(pod ?? {}, node) ?? ''} that selected node ${selected} does not match`,
+        "fix the pod's nodeSelector or node affinity, or remove the annotation volume.kubernetes.io/selected-node",
+      );
+    }
+    const taints = node.spec?.taints ?? [];
+    const fits = placeable.some((p) => untoleratedTaints(taints, p.spec?.tolerations ?? []).length === 0);
+    if (!fits) {
+      const pod = placeable[0];
       const missing = untoleratedTaints(taints, pod?.spec?.tolerations ?? []);
       return attention(
         subject,
@@ -451,7 +467,13 @@ export function readinessTarget(pod: V1Pod): ReadinessTarget | undefined {
 
 /** What one readiness request gave: an HTTP answer, or the error that stopped it (timeout, refused, no route). */
 export type ReadinessOutcome =
-  | { readonly kind: 'answer'; readonly statusCode: number; readonly body: string }
+  | {
+      readonly kind: 'answer';
+      readonly statusCode: number;
+      readonly body: string;
+      /** The version its `/metrics` reports ({@link versionFromMetrics}), when it could be read. */
+      readonly version?: string;
+    }
   | { readonly kind: 'error'; readonly message: string };
 
 /**
@@ -470,13 +492,126 @@ export function diagnoseReadiness(target: ReadinessTarget, outcome: ReadinessOut
   const body = outcome.body.split('\n')[0]?.trim().slice(0, 200) ?? '';
   const said = body ? `: ${body}` : '';
   if (outcome.statusCode >= 200 && outcome.statusCode < 400) {
-    return ok(subject, `${target.url} answers ${outcome.statusCode}${said}`);
+    const version = outcome.version ? `; version ${outcome.version}` : '';
+    return ok(subject, `${target.url} answers ${outcome.statusCode}${said}${version}`);
   }
   return attention(
     subject,
     `${target.url} answers ${outcome.statusCode}${said}: not ready`,
     `kubectl -n ${target.namespace || '<namespace>'} logs ${target.pod}`,
   );
+}
+
+/**
+ * What `doctor --claim NAME` says of the claim asked for when nothing else is said of it: that it does not exist
+ * (attention: a mistyped name must not look like a healthy claim), or that it is Bound (ok). A claim that exists
+ * and is not Bound gets {@link diagnoseClaim}'s finding instead: undefined here. Pure.
+ *
+ * @param namespace - the namespace doctor looked in.
+ * @param name - the claim name asked for.
+ * @param claims - the claims of that namespace.
+ */
+export function diagnoseNamedClaim(
+  namespace: string,
+  name: string,
+  claims: readonly V1PersistentVolumeClaim[],
+): Finding | undefined {
+  const subject = `claim ${namespace}/${name}`;
+  const claim = claims.find((c) => c.metadata?.name === name);
+  if (!claim) {
+    return attention(subject, 'not found', `check the name and namespace: kubectl -n ${namespace} get pvc`);
+  }
+  if (claim.status?.phase === 'Bound') return ok(subject, `Bound to ${claim.spec?.volumeName ?? '?'}`);
+  return undefined;
+}
+
+/** The provisioner settings doctor's checks depend on. */
+export interface ProvisionerSettings {
+  readonly provisionerNames: readonly string[];
+  readonly pvDir: string;
+  readonly tolerationPolicy: TolerationPolicy;
+  /** Of delete helpers; '' for none. */
+  readonly helperPriorityClass: string;
+  readonly serviceAccount: string;
+}
+
+/** Where each setting is given to `run`: its flag and environment variable (src/runtime/config.ts). */
+export const SETTING_SOURCES: {
+  readonly [K in Exclude<keyof ProvisionerSettings, 'serviceAccount'>]: readonly [string, string];
+} = {
+  provisionerNames: ['--provisioner-names', 'PROVISIONER_NAMES'],
+  pvDir: ['--pv-dir', 'PV_DIR'],
+  tolerationPolicy: ['--toleration-policy', 'TOLERATION_POLICY'],
+  helperPriorityClass: ['--helper-priority-class', 'HELPER_PRIORITY_CLASS'],
+};
+
+/**
+ * A setting as a provisioner pod's spec gives it to `run`: the last `--flag value` or `--flag=value` in the
+ * container's command and args (flags win over the environment, as in `run`), else the literal value of the
+ * environment variable (a `valueFrom` cannot be resolved from the spec: undefined). The container is the one named
+ * `hostpath-provisioner`, else the first. Pure.
+ */
+export function podSetting(pod: V1Pod, flag: string, env: string): string | undefined {
+  const containers = pod.spec?.containers ?? [];
+  const c = containers.find((x) => x.name === 'hostpath-provisioner') ?? containers[0];
+  if (!c) return undefined;
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  let fromFlag: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === flag && i + 1 < argv.length) fromFlag = argv[++i];
+    else if (a.startsWith(`${flag}=`)) fromFlag = a.slice(flag.length + 1);
+  }
+  if (fromFlag !== undefined) return fromFlag;
+  const e = (c.env ?? []).find((x) => x.name === env);
+  return e && e.valueFrom === undefined ? (e.value ?? '') : undefined;
+}
+
+/**
+ * The settings doctor checks with: what the user told doctor, else what the provisioner's pods run with (the first
+ * Running pod, else the first pod; its ServiceAccount from `spec.serviceAccountName`), else `run`'s defaults. A pod's
+ * invalid toleration policy or an empty name list falls back to the default (`run` would refuse to start). Pure.
+ *
+ * @param told - settings given to doctor on its command line.
+ * @param pods - the provisioner's pods.
+ * @param defaults - `run`'s defaults.
+ */
+export function provisionerSettings(
+  told: Partial<ProvisionerSettings>,
+  pods: readonly V1Pod[],
+  defaults: ProvisionerSettings,
+): ProvisionerSettings {
+  const pod = pods.find((p) => p.status?.phase === 'Running') ?? pods[0];
+  const fromPod = (key: keyof typeof SETTING_SOURCES): string | undefined =>
+    pod ? podSetting(pod, ...SETTING_SOURCES[key]) : undefined;
+  const names = fromPod('provisionerNames')
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const policy = fromPod('tolerationPolicy');
+  return {
+    provisionerNames: told.provisionerNames ?? (names?.length ? names : defaults.provisionerNames),
+    pvDir: told.pvDir ?? (fromPod('pvDir') || defaults.pvDir),
+    tolerationPolicy:
+      told.tolerationPolicy ??
+      ((TOLERATION_POLICIES as readonly string[]).includes(policy ?? '')
+        ? (policy as TolerationPolicy)
+        : defaults.tolerationPolicy),
+    helperPriorityClass: told.helperPriorityClass ?? fromPod('helperPriorityClass') ?? defaults.helperPriorityClass,
+    serviceAccount: told.serviceAccount ?? (pod?.spec?.serviceAccountName || defaults.serviceAccount),
+  };
+}
+
+/**
+ * The provisioner's version from its Prometheus text exposition: the `version` label of
+ * `hostpath_provisioner_build_info` (the usual `<name>_build_info` convention). Pure.
+ *
+ * @param text - a `/metrics` body (text format 0.0.4).
+ * @returns the version, or undefined when the series is missing or has no version (at most 64 characters are kept).
+ */
+export function versionFromMetrics(text: string): string | undefined {
+  const m = /^hostpath_provisioner_build_info\{[^}\n]*\bversion="([^"\\\n]*)"/m.exec(text);
+  return m?.[1] ? m[1].slice(0, 64) : undefined;
 }
 
 /** A list doctor may not have been allowed to read: its items, or why it could not read them (e.g. a 403). */

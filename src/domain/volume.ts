@@ -1,6 +1,6 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Node } from '@kubernetes/client-node';
 import { ANN_PROVISIONED_BY, ANN_PROVISIONER_IDENTITY, LABEL_HOSTNAME, VOLUME_FINALIZER } from './constants.js';
-import { claimClassName } from './class-name.js';
+import { claimClassName, volumeClassName } from './class-name.js';
 import type { ReclaimPolicy, VolumeType } from './storage-class.js';
 
 /** Everything the PV builder needs, already decided. */
@@ -128,6 +128,30 @@ export function volumeNode(
 export function isOurVolume(pv: V1PersistentVolume, provisionerNames: readonly string[]): boolean {
   const by = pv.metadata?.annotations?.[ANN_PROVISIONED_BY];
   return by !== undefined && provisionerNames.includes(by);
+}
+
+/**
+ * Counts the PVs of ours by node and StorageClass, for the hostpath_provisioner_volumes gauge.
+ * @param volumes - PVs as cached.
+ * @param provisionerNames - names whose `pv.kubernetes.io/provisioned-by` makes a PV ours.
+ * @returns one entry per node (the PV's pinned hostname, 'unknown' without one) and class ('' without one), in first-seen
+ *   order, each count at least 1.
+ */
+export function countVolumes(
+  volumes: readonly V1PersistentVolume[],
+  provisionerNames: readonly string[],
+): { readonly node: string; readonly class: string; readonly count: number }[] {
+  const counts = new Map<string, { node: string; class: string; count: number }>();
+  for (const pv of volumes) {
+    if (!isOurVolume(pv, provisionerNames)) continue;
+    const node = volumeHostname(pv) ?? 'unknown';
+    const className = volumeClassName(pv);
+    const key = JSON.stringify([node, className]);
+    const entry = counts.get(key) ?? { node, class: className, count: 0 };
+    entry.count += 1;
+    counts.set(key, entry);
+  }
+  return [...counts.values()];
 }
 
 /** What the delete reconciler should do with a PV of ours. */

@@ -15,6 +15,7 @@ import { apiErrorMessage, isAlreadyExists, isConflict, isNotFound } from './clie
 type JsonPatchOp = { op: 'test' | 'replace' | 'add' | 'remove'; path: string; value?: unknown };
 
 const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /** Escapes a key for a JSON Pointer path segment (RFC 6901). */
 function pointer(key: string): string {
@@ -145,6 +146,26 @@ export class ProvisionerApi implements KubeWriter {
     } catch (err) {
       // gone, or the annotation was changed or removed since the claim was read (the `test` failed: 422)
       if (isNotFound(err) || (err as { code?: number }).code === 422) return;
+      throw err;
+    }
+  }
+
+  /** PATCH (JSON merge patch) of `persistentvolumeclaims/status`; 404 is undefined, 409 (resourceVersion) is thrown. */
+  async patchClaimStatus(namespace: string, name: string, patch: object): Promise<V1PersistentVolumeClaim | undefined> {
+    try {
+      return await this.core.patchNamespacedPersistentVolumeClaimStatus({ namespace, name, body: patch }, MERGE_PATCH);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** PATCH (JSON merge patch) of a PV; 404 is undefined. */
+  async patchVolume(name: string, patch: object): Promise<V1PersistentVolume | undefined> {
+    try {
+      return await this.core.patchPersistentVolume({ name, body: patch }, MERGE_PATCH);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }

@@ -1,4 +1,10 @@
-import type { V1Volume, KubernetesObject, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Volume, KubernetesObject, V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import {
+  ANN_SELECTED_NODE,
+  ANN_STORAGE_CLASS_BETA,
+  ANN_STORAGE_PROVISIONER,
+  ANN_STORAGE_PROVISIONER_BETA,
+} from '../domain/constants.js';
 
 /**
  * Informer transforms (client-go's `SetTransform` / `TransformStripManagedFields`): what the provisioner never reads
@@ -29,6 +35,34 @@ export function stripCommon<T extends KubernetesObject>(obj: T): T {
   return { ...obj, metadata };
 }
 
+/** The claim annotations the provisioner reads (src/domain/claim.ts, class-name.ts); no other is cached. */
+export const CLAIM_ANNOTATIONS_READ: readonly string[] = [
+  ANN_STORAGE_PROVISIONER,
+  ANN_STORAGE_PROVISIONER_BETA,
+  ANN_STORAGE_CLASS_BETA,
+  ANN_SELECTED_NODE,
+];
+
+/**
+ * A claim as the provisioner reads it: {@link stripCommon}, and of its annotations only
+ * {@link CLAIM_ANNOTATIONS_READ}. Claims are namespace users' objects: any other annotation (up to 256 KiB each
+ * claim) would be cached for every claim of the cluster in every replica. Safe because claims are written only by
+ * JSON patches of one annotation, never by sending a cached claim back.
+ *
+ * @param claim - a PersistentVolumeClaim from the API.
+ * @returns a copy with only those annotations (none: no `annotations` field).
+ */
+export function stripClaim(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
+  const stripped = stripCommon(claim);
+  const all = stripped.metadata?.annotations;
+  if (all === undefined || stripped.metadata === undefined) return stripped;
+  const kept = Object.fromEntries(CLAIM_ANNOTATIONS_READ.filter((k) => k in all).map((k) => [k, all[k] ?? '']));
+  const metadata = { ...stripped.metadata };
+  if (Object.keys(kept).length > 0) metadata.annotations = kept;
+  else delete metadata.annotations;
+  return { ...stripped, metadata };
+}
+
 /**
  * A node as the provisioner reads it: {@link stripCommon}, and its status without the image list, the volumes in use
  * or attached, and the node config. Labels, taints, `unschedulable`, conditions, addresses, capacity and nodeInfo stay.
@@ -49,7 +83,7 @@ export function stripNode(node: V1Node): V1Node {
 
 /**
  * A Pending pod as the consumer index reads it: {@link stripCommon} metadata; of the spec only the claim volumes (and generic ephemeral ones),
- * the tolerations and the node name; of the status only the phase. Containers (their env may hold literal secrets),
+ * the tolerations, the node name, the nodeSelector and the required node affinity; of the status only the phase. Containers (their env may hold literal secrets),
  * other volumes and the rest of the status are dropped.
  *
  * @param pod - a Pod from the API.
@@ -70,6 +104,12 @@ export function stripPendingPod(pod: V1Pod): V1Pod {
   if (claimVolumes.length > 0) reduced['volumes'] = claimVolumes;
   if (spec?.tolerations !== undefined) reduced['tolerations'] = spec.tolerations;
   if (spec?.nodeName !== undefined) reduced['nodeName'] = spec.nodeName;
+  // Node selection, to tell whether the pod could run on a claim's selected node (preferences are not needed).
+  if (spec?.nodeSelector !== undefined) reduced['nodeSelector'] = spec.nodeSelector;
+  const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (required !== undefined) {
+    reduced['affinity'] = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } };
+  }
   const result: V1Pod = { ...out, spec: reduced as unknown as NonNullable<V1Pod['spec']> };
   if (pod.status?.phase !== undefined) result.status = { phase: pod.status.phase };
   else delete result.status;

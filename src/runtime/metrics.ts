@@ -59,11 +59,34 @@ export interface Metrics {
   /** hostpath_provisioner_build_info{version,node_version}: always 1. */
   readonly buildInfo: Gauge<'version' | 'node_version'>;
   /**
-   * Registers the age source of one informer for the last-event-age gauge (replaces an earlier one).
+   * Registers the age source of one informer for the last-event-age gauge (replaces an earlier one), and starts its
+   * restart counter at 0, so `increase()` of it is 0 rather than no series until the first restart.
    * @param resource - bounded label, e.g. `persistentvolumeclaims`.
    * @param ageSeconds - returns seconds since the informer last heard from the API server.
    */
   trackInformer(resource: string, ageSeconds: () => number): void;
+  /**
+   * Starts the outcome counters of one StorageClass of ours at 0 (provision and delete, succeeded and failed; source
+   * ''), so that its first failure is an increase Prometheus can see — `increase()` of a series that first appears at
+   * 1 is 0, and an alert on it would never fire.
+   * @param className - the StorageClass name (a bounded label: classes are few and admin-made).
+   */
+  initClass(className: string): void;
+  /**
+   * Registers the source of hostpath_provisioner_volumes, read at scrape (replaces an earlier one). A node and class
+   * seen before that has no volume now reads 0 rather than disappearing, so a dashboard shows 0 after the last volume
+   * is deleted instead of "no data" (series are bounded by nodes times classes).
+   * @param source - returns the volumes of ours by node and class, each count at least 1; [] while not leading, so
+   *   replicas do not count the same volumes twice.
+   */
+  trackVolumes(source: () => readonly VolumeCount[]): void;
+}
+
+/** Volumes of ours on one node (`kubernetes.io/hostname` of the PV's node affinity, 'unknown' without) and class. */
+export interface VolumeCount {
+  readonly node: string;
+  readonly class: string;
+  readonly count: number;
 }
 
 /** Options of {@link createMetrics}. */
@@ -85,6 +108,9 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const informerAges = new Map<string, () => number>();
+  /** Every node and class hostpath_provisioner_volumes has had, by JSON key. */
+  const volumeLabelSets = new Map<string, { node: string; class: string }>();
+  let volumeSource: () => readonly VolumeCount[] = () => [];
 
   const buildInfo = new Gauge({
     name: 'hostpath_provisioner_build_info',
@@ -93,6 +119,12 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     registers,
   });
   buildInfo.set({ version: options.version ?? 'unknown', node_version: process.version }, 1);
+  const informerRestarts = new Counter({
+    name: 'hostpath_provisioner_informer_restarts_total',
+    help: 'Informer list/watch failures recovered by a restart.',
+    labelNames: ['resource'] as const,
+    registers,
+  });
 
   return {
     registry,
@@ -172,12 +204,7 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
       labelNames: ['queue'] as const,
       registers,
     }),
-    informerRestarts: new Counter({
-      name: 'hostpath_provisioner_informer_restarts_total',
-      help: 'Informer list/watch failures recovered by a restart.',
-      labelNames: ['resource'] as const,
-      registers,
-    }),
+    informerRestarts,
     informerLastEventAge: new Gauge({
       name: 'hostpath_provisioner_informer_last_event_age_seconds',
       help: 'Seconds since the informer last heard from the API server (list, event, bookmark or clean watch end).',
@@ -200,9 +227,17 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     }),
     volumes: new Gauge({
       name: 'hostpath_provisioner_volumes',
-      help: 'Volumes managed by this provisioner, by node and class.',
+      help: 'Volumes managed by this provisioner, by node and class (0 on replicas that do not lead).',
       labelNames: ['node', 'class'] as const,
       registers,
+      collect() {
+        const now = new Map(volumeSource().map((c) => [JSON.stringify([c.node, c.class]), c]));
+        for (const [key, labels] of volumeLabelSets) if (!now.has(key)) this.set(labels, 0);
+        for (const [key, c] of now) {
+          volumeLabelSets.set(key, { node: c.node, class: c.class });
+          this.set({ node: c.node, class: c.class }, c.count);
+        }
+      },
     }),
     orphanDirectories: new Gauge({
       name: 'hostpath_provisioner_orphan_directories',
@@ -211,8 +246,16 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
       registers,
     }),
     buildInfo,
+    initClass(className) {
+      for (const c of [this.provisionTotal, this.provisionFailedTotal]) c.inc({ class: className, source: '' }, 0);
+      for (const c of [this.deleteTotal, this.deleteFailedTotal]) c.inc({ class: className }, 0);
+    },
+    trackVolumes(source) {
+      volumeSource = source;
+    },
     trackInformer(resource, ageSeconds) {
       informerAges.set(resource, ageSeconds);
+      informerRestarts.inc({ resource }, 0);
     },
   };
 }

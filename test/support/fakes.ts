@@ -65,6 +65,25 @@ export class FakeCache implements ClusterCache {
   }
 }
 
+/** RFC 7386 JSON merge patch of `target` by `patch` (a new object; `null` removes a key, arrays are replaced). */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    typeof target === 'object' && target !== null && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
+}
+
+/** An API error as client-node 2.x throws it. */
+export function apiError(code: number, reason: string, message: string): Error {
+  return Object.assign(new Error(message), { code, body: { code, reason, message } });
+}
+
 /** One recorded API call: verb and object name. */
 export type Call = [verb: string, name: string];
 
@@ -126,6 +145,45 @@ export class FakeKube implements KubeWriter {
   removeClaimAnnotation(claim: V1PersistentVolumeClaim, key: string) {
     this.calls.push(['removeClaimAnnotation', `${claim.metadata?.name} ${key}`]);
     return Promise.resolve();
+  }
+  /** Whether writes of claim status and PV capacity show in the cache at once (false: a stale informer). */
+  cacheFollowsWrites = true;
+  private version = 100;
+  /** The patches of claim status and PVs, in order. */
+  patches: [kind: 'claim' | 'pv', name: string, patch: object][] = [];
+  patchClaimStatus(namespace: string, name: string, patch: object): Promise<V1PersistentVolumeClaim | undefined> {
+    const key = `${namespace}/${name}`;
+    this.calls.push(['patchClaimStatus', key]);
+    this.patches.push(['claim', key, patch]);
+    const live = this.liveClaims.get(key);
+    const current = live === null ? undefined : (live ?? this.cache.claims.get(key));
+    if (!current) return Promise.resolve(undefined);
+    const guard = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+    if (guard !== undefined && guard !== current.metadata?.resourceVersion) {
+      return Promise.reject(apiError(409, 'Conflict', 'the object has been modified'));
+    }
+    // The status subresource: only the status changes; the server sets a new resourceVersion.
+    const status = mergePatch(current.status, (patch as { status?: unknown }).status ?? {});
+    const updated = {
+      ...current,
+      metadata: { ...current.metadata, resourceVersion: String(++this.version) },
+      status,
+    } as V1PersistentVolumeClaim;
+    this.liveClaims.set(key, updated);
+    if (this.cacheFollowsWrites) this.cache.claims.set(key, updated);
+    return Promise.resolve(updated);
+  }
+  patchVolume(name: string, patch: object): Promise<V1PersistentVolume | undefined> {
+    this.calls.push(['patchVolume', name]);
+    this.patches.push(['pv', name, patch]);
+    const live = this.liveVolumes.get(name);
+    const current = live === null ? undefined : (live ?? this.cache.pvs.get(name));
+    if (!current) return Promise.resolve(undefined);
+    const updated = mergePatch(current, patch) as V1PersistentVolume;
+    updated.metadata = { ...updated.metadata, resourceVersion: String(++this.version) };
+    this.liveVolumes.set(name, updated);
+    if (this.cacheFollowsWrites) this.cache.pvs.set(name, updated);
+    return Promise.resolve(updated);
   }
   createPod(pod: V1Pod): Promise<CreateResult<V1Pod>> {
     const name = pod.metadata?.name ?? '';
