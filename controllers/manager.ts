@@ -35,6 +35,7 @@ import { firstReportDelaySeconds, goneNodes, reportOrphanDirectories } from './o
 import type { ClusterCache, ControllerMetrics } from './ports.js';
 import { ProvisionController } from './provision.js';
 import { ResizeController } from './resize.js';
+import { VolumeUsageTracker } from './usage.js';
 
 /** Seconds between sweeps for leftover helper pods and refreshes of the volumes gauge. */
 const HOUSEKEEPING_SECONDS = 60;
@@ -95,6 +96,8 @@ export class ProvisionerManager {
   /** A report still running when the next one is due is not started twice (its helpers have fixed names). */
   private orphanReportRunning = false;
   private readonly deleter: DeleteController;
+  /** Bytes used by our volumes as the reports measured them, and their over-capacity events. */
+  private readonly usage: VolumeUsageTracker;
   private leading = false;
 
   constructor(
@@ -170,6 +173,12 @@ export class ProvisionerManager {
     });
     const recorded = controllerMetrics(metrics);
     const clock = () => Date.now();
+    this.usage = new VolumeUsageTracker({
+      cache,
+      provisionerNames: config.provisionerNames,
+      event: (obj, type, reason, message) => events.event(obj, type, reason, message),
+      logger,
+    });
     this.runner = new HelperRunner({
       cache,
       kube: this.api,
@@ -310,6 +319,8 @@ export class ProvisionerManager {
     this.helpers.on('delete', (p) => helperChanged(p, true));
     this.volumes.on('delete', (v) => deleter.forget(v.metadata?.uid ?? ''));
     metrics.trackVolumes(() => (this.leading ? countVolumes(this.volumes.list(), config.provisionerNames) : []));
+    metrics.trackVolumeUsage(() => (this.leading ? this.usage.series() : []));
+    this.volumes.on('delete', (v) => this.usage.forget(v.metadata?.name ?? ''));
   }
 
   /** The reconcilers' read view over the informer caches. */
@@ -372,7 +383,10 @@ export class ProvisionerManager {
     }
   }
 
-  /** Lists the base directories on every node and reports directories no PV points to; never throws. */
+  /**
+   * Lists the base directories on every node: reports directories no PV points to, and records what each volume
+   * uses (gauges, VolumeOverCapacity events); never throws.
+   */
   async reportOrphans(): Promise<void> {
     const { config, metrics, logger } = this.deps;
     if (this.orphanReportRunning) {
@@ -391,6 +405,7 @@ export class ProvisionerManager {
           metrics.orphanDirectories.set({ node }, count);
           this.orphanCounted.add(node);
         },
+        setUsage: (node, usedBytes, complete) => this.usage.record(node, usedBytes, complete),
         logger,
       });
       for (const node of goneNodes(this.orphanCounted, this.nodes.list())) {

@@ -2,10 +2,11 @@ import type { V1Node, V1PersistentVolume } from '@kubernetes/client-node';
 import { posix } from 'node:path';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
+import { LIST_USAGE_INCOMPLETE, LIST_USAGE_MARKER } from '../src/domain/helper-pod.js';
 import { shortHash } from '../src/domain/names.js';
 import { isLinuxNode, isReady } from '../src/domain/node-choice.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
-import { nodeHostname, volumeNode, volumePath } from '../src/domain/volume.js';
+import { volumeOnNode, volumePath } from '../src/domain/volume.js';
 import type { HelperRunner } from './helper-runner.js';
 import type { ClusterCache } from './ports.js';
 
@@ -13,16 +14,6 @@ import type { ClusterCache } from './ports.js';
 const LOGGED_NAMES = 50;
 /** Nodes listed at once by default (each is one helper pod, created and awaited). */
 export const ORPHAN_REPORT_CONCURRENCY = 4;
-
-/**
- * Whether a PV's directory lives on `node`: its node affinity names the node's hostname, or — an old addon PV with no
- * node affinity — its identity annotation names the node ({@link volumeNode}).
- */
-export function volumeOnNode(pv: V1PersistentVolume, node: V1Node): boolean {
-  const where = volumeNode(pv);
-  if (where === undefined) return false;
-  return 'hostname' in where ? where.hostname === nodeHostname(node) : where.nodeName === node.metadata?.name;
-}
 
 /**
  * Directories listed in `base` on a node that no PV points to: a PV points to `<base>/<name>` when its hostPath or
@@ -55,6 +46,41 @@ export function orphanDirectories(
     return knownBases.some((b) => b === entry || b.startsWith(`${entry}/`));
   };
   return [...new Set(listed.filter((n) => n !== '' && !referenced.has(n) && !holdsBase(n)))].sort();
+}
+
+/** What one list helper printed about one base directory. */
+export interface ListOutput {
+  /** Every entry of the base directory, in the order printed. */
+  readonly names: string[];
+  /** Bytes used (du's KiB × 1024) by each directory entry that is not a symbolic link, by entry name. */
+  readonly usedBytes: Map<string, number>;
+  /** False when du failed or ran out of time (the sizes it printed are kept), or printed no usage part at all. */
+  readonly complete: boolean;
+}
+
+/**
+ * Parses the list helper's output (see HELPER_SCRIPTS.list): names, the usage marker, `du -sxk` lines (`<KiB>\t<name>`,
+ * the name after the first tab), and the incomplete marker when du did not finish. Lines that are neither are
+ * ignored. Pure.
+ *
+ * @param output - the helper's stdout.
+ */
+export function parseListOutput(output: string): ListOutput {
+  const lines = output.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const marker = lines.indexOf(LIST_USAGE_MARKER);
+  const names = (marker === -1 ? lines : lines.slice(0, marker)).filter((n) => n !== '');
+  const usedBytes = new Map<string, number>();
+  let complete = marker !== -1;
+  for (const line of marker === -1 ? [] : lines.slice(marker + 1)) {
+    if (line === LIST_USAGE_INCOMPLETE) {
+      complete = false;
+      continue;
+    }
+    const m = /^(\d+)\t(.+)$/.exec(line);
+    if (m) usedBytes.set(m[2] ?? '', Number(m[1]) * 1024);
+  }
+  return { names, usedBytes, complete };
 }
 
 /**
@@ -105,8 +131,8 @@ export function firstReportDelaySeconds(intervalSeconds: number, random: number)
 }
 
 /**
- * Orphan report: on every Ready Linux node, a read-only `list` helper prints the entries of each base directory;
- * those no PV points to are logged (Warning level, names capped) and counted in
+ * Orphan and usage report: on every Ready Linux node, a read-only `list` helper prints the entries of each base
+ * directory and the space each directory uses (handed to `setUsage`); entries no PV points to are logged (Warning level, names capped) and counted in
  * `hostpath_provisioner_orphan_directories{node}`. Nothing is ever removed. At most `concurrency` nodes are listed at
  * once. A base directory the helper cannot mount (its container never starts within the helper timeout: the list
  * helper mounts with hostPath type Directory, so an absent base directory looks like this) is skipped with an info
@@ -122,6 +148,11 @@ export async function reportOrphanDirectories(deps: {
   readonly knownBases: readonly string[];
   readonly tolerationPolicy: TolerationPolicy;
   readonly setCount: (node: string, count: number) => void;
+  /**
+   * Receives a node's volume usage after it was listed: bytes used by path (`<base>/<name>`, every directory of every
+   * base listed), and whether every base's du finished in time. Not called for a node whose listing failed.
+   */
+  readonly setUsage?: (node: V1Node, usedBytes: ReadonlyMap<string, number>, complete: boolean) => void;
   readonly logger: Logger;
   /** Nodes listed at once (default {@link ORPHAN_REPORT_CONCURRENCY}). */
   readonly concurrency?: number;
@@ -134,6 +165,8 @@ export async function reportOrphanDirectories(deps: {
     const nodeName = node.metadata?.name ?? '';
     const log = logger.child({ node: nodeName, operation: 'list' });
     const orphans: string[] = [];
+    const usage = new Map<string, number>();
+    let complete = true;
     for (const base of basesToList(node, deps.defaultBase, deps.knownBases, volumes)) {
       try {
         const result = await runner.run(
@@ -158,8 +191,13 @@ export async function reportOrphanDirectories(deps: {
           );
           return;
         }
-        const listed = (result.output ?? '').split('\n');
-        const found = orphanDirectories(listed, base, node, volumes, deps.knownBases);
+        const listed = parseListOutput(result.output ?? '');
+        for (const [name, bytes] of listed.usedBytes) usage.set(`${base}/${name}`, bytes);
+        if (!listed.complete) {
+          complete = false;
+          log.warn({ base }, 'volume usage incomplete: du failed or ran out of time (sizes measured are kept)');
+        }
+        const found = orphanDirectories(listed.names, base, node, volumes, deps.knownBases);
         if (found.length > 0) {
           log.warn(
             { base, count: found.length, directories: found.slice(0, LOGGED_NAMES) },
@@ -173,6 +211,7 @@ export async function reportOrphanDirectories(deps: {
       }
     }
     deps.setCount(nodeName, orphans.length);
+    deps.setUsage?.(node, usage, complete);
     report.set(nodeName, orphans);
   };
   await Promise.all(nodesToList(cache.nodes()).map((node) => queue.add(() => listNode(node))));

@@ -3,8 +3,9 @@
  * a real scrape of /metrics that counters and histogram counts equal what happened, and that the events users read
  * in `kubectl describe` carry the expected reasons and counts. A real Prometheus scrapes the provisioner all along and
  * evaluates manifests/monitoring's alert rules (their `for` shortened to 0s): every dashboard query and alert
- * expression parses and returns series, the alerts for what went wrong fire and the others do not, and the latency
- * histogram's p99 is the one the provisioner's own buckets give.
+ * expression parses and returns series, the alerts for what went wrong fire and the others do not (a volume holding
+ * twice its capacity fires both filling-up alerts and gets a VolumeOverCapacity event), and the latency histogram's p99
+ * is the one the provisioner's own buckets give.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -51,7 +52,8 @@ const suite = provisionerSuite('metrics', {
     await applyStorageClass({ metadata: { name: good }, ...base });
     await applyStorageClass({ metadata: { name: bad }, ...base, parameters: { size: 'large' } });
   },
-  provisioner: { args: ['--retry-base-delay', '0.5', '--retry-max-delay', '2'] },
+  // Usage reports every 6 s (the first 1.5 to 6 s after leadership starts).
+  provisioner: { args: ['--retry-base-delay', '0.5', '--retry-max-delay', '2', '--orphan-report-interval', '0.1'] },
   teardown: async () => {
     await storage.deleteStorageClass({ name: good }).catch(() => undefined);
     await storage.deleteStorageClass({ name: bad }).catch(() => undefined);
@@ -200,7 +202,7 @@ describe('metrics and events', () => {
 
   it('a real Prometheus: promtool accepts the rules, every dashboard query and alert returns series, the right alerts fire', async () => {
     const checked = promtoolCheckRules(rulesFile);
-    expect(checked.output).toMatch(/SUCCESS: 4 rules found/);
+    expect(checked.output).toMatch(/SUCCESS: 6 rules found/);
     expect(checked.status).toBe(0);
     // Prometheus has scraped the end state of the test above.
     await waitFor(
@@ -209,10 +211,47 @@ describe('metrics and events', () => {
         (await prometheus.query(`controller_persistentvolume_delete_total{class="${good}"} == 4`)).samples.length === 1,
       { timeoutMs: 30_000 },
     );
+
+    // A volume that holds 2 MiB on a claim of 1 MiB: measured by the usage report, said on the claim.
+    await createClaim(suite.ns.name, claim('full', { className: good, size: '1Mi' }));
+    await suite.ns.createPod(
+      consumerPod('full-app', 'full', 'dd if=/dev/zero of=/data/blob bs=1024 count=2048', { node: 'hpp-plain' }),
+    );
+    const fullPv = await waitForBound(suite.ns.name, 'full');
+    await suite.ns.waitForPhase('full-app', ['Succeeded']);
+    const fullSeries = `{namespace="${suite.ns.name}",persistentvolumeclaim="full",persistentvolume="${fullPv.metadata!.name!}",node="hpp-plain"}`;
+    await waitFor(
+      'Prometheus to have two samples of the full volume’s usage',
+      async () =>
+        (await prometheus.query(`count_over_time(hostpath_provisioner_volume_used_bytes${fullSeries}[1m]) >= 2`))
+          .samples.length === 1,
+      { timeoutMs: 60_000 },
+    );
+    const used = await prometheus.query(`hostpath_provisioner_volume_used_bytes${fullSeries}`);
+    expect(Number(used.samples[0]?.value[1])).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    const capacity = await prometheus.query(`hostpath_provisioner_volume_capacity_bytes${fullSeries}`);
+    expect(Number(capacity.samples[0]?.value[1])).toBe(1024 * 1024);
+    const over = await waitForEvent('PersistentVolumeClaim', 'full', suite.ns.name, 'VolumeOverCapacity');
+    expect(over.type).toBe('Warning');
+    expect(over.message).toMatch(
+      new RegExp(
+        `^volume ${fullPv.metadata!.name!} uses 2\\.\\d MiB \\(\\d+ bytes\\) on node hpp-plain, more than its capacity 1Mi`,
+      ),
+    );
+
+    // The alerts expected to fire are checked by firing; every other expression must return series without its
+    // threshold.
+    const expectedFiring = new Set([
+      'HostpathProvisionerProvisioningFailures',
+      'HostpathProvisionerDeletionFailures',
+      'HostpathProvisionerVolumeFillingUp',
+    ]);
     const empty: string[] = [];
     for (const q of [
       ...dashboardQueriesAsShown(),
-      ...RULES.flatMap((g) => g.rules.map((r) => r.expr.replace(/ > [\d.]+$| < 1$/, ''))),
+      ...RULES.flatMap((g) =>
+        g.rules.filter((r) => !expectedFiring.has(r.alert)).map((r) => r.expr.replace(/ > [\d.]+$| < 1$/, '')),
+      ),
     ]) {
       const answer = await prometheus.query(q);
       expect({ q, status: answer.status, error: answer.error }).toEqual({ q, status: 'success', error: undefined });
@@ -224,17 +263,26 @@ describe('metrics and events', () => {
       'the failure alerts firing',
       async () => {
         const alerts = (await prometheus.alerts()).filter((a) => a.state === 'firing');
-        const names = new Set(alerts.map((a) => `${a.labels['alertname']}/${a.labels['class'] ?? ''}`));
-        return names.has(`HostpathProvisionerProvisioningFailures/${bad}`) &&
-          names.has(`HostpathProvisionerDeletionFailures/${good}`)
+        const names = new Set(
+          alerts.map(
+            (a) =>
+              `${a.labels['alertname']}/${a.labels['class'] ?? a.labels['persistentvolumeclaim'] ?? ''}/${a.labels['severity']}`,
+          ),
+        );
+        return names.has(`HostpathProvisionerProvisioningFailures/${bad}/warning`) &&
+          names.has(`HostpathProvisionerDeletionFailures/${good}/warning`) &&
+          names.has('HostpathProvisionerVolumeFillingUp/full/critical') &&
+          names.has('HostpathProvisionerVolumeFillingUp/full/warning')
           ? alerts
           : Promise.reject(new Error(`firing: ${[...names].join(', ') || 'none'}`));
       },
       { timeoutMs: 30_000 },
     );
-    expect(firing.map((a) => a.labels['alertname']).sort()).toEqual([
-      'HostpathProvisionerDeletionFailures',
-      'HostpathProvisionerProvisioningFailures',
+    expect(firing.map((a) => `${a.labels['alertname']}/${a.labels['severity']}`).sort()).toEqual([
+      'HostpathProvisionerDeletionFailures/warning',
+      'HostpathProvisionerProvisioningFailures/warning',
+      'HostpathProvisionerVolumeFillingUp/critical',
+      'HostpathProvisionerVolumeFillingUp/warning',
     ]);
 
     // The p99 users see is the one the provisioner's own buckets give.

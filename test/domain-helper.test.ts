@@ -215,7 +215,8 @@ describe('buildHelperPod', () => {
       for (const operation of ['delete', 'list'] as const) {
         const c = container({ ...create, operation, ownership, directoryName: operation === 'list' ? '' : 'd' });
         expect(c.securityContext?.capabilities).toEqual(DEFAULT_CAPS);
-        expect(c.command).toHaveLength(5);
+        // The list helper's only extra argument is du's time limit.
+        expect(c.command).toHaveLength(operation === 'list' ? 6 : 5);
         expect(c.command?.[2]).toBe(HELPER_SCRIPTS[operation]);
       }
     });

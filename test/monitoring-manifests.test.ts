@@ -183,9 +183,15 @@ describe('PrometheusRule', () => {
       'HostpathProvisionerProvisioningFailures',
       'HostpathProvisionerDeletionFailures',
       'HostpathProvisionerSlowProvisioning',
+      'HostpathProvisionerVolumeFillingUp',
+      'HostpathProvisionerVolumeFillingUp',
+    ]);
+    expect(rules.filter((r) => r.alert === 'HostpathProvisionerVolumeFillingUp').map((r) => r.labels)).toEqual([
+      { severity: 'critical' },
+      { severity: 'warning' },
     ]);
     for (const r of rules) {
-      expect(r.for).toMatch(/^\d+m$/);
+      expect(r.for).toMatch(/^\d+[mh]$/);
       expect(r.labels).toHaveProperty('severity');
     }
   });

@@ -160,7 +160,7 @@ describe('list helper', () => {
       activeDeadlineSeconds: 60,
     });
     expect(pod.metadata?.name).toBe('hostpath-list-w1-1234abcd');
-    expect(pod.spec?.containers[0]?.command?.at(-1)).toBe('/hostpath-base');
+    expect(pod.spec?.containers[0]?.command?.slice(-2)).toEqual(['/hostpath-base', '30']);
     expect(pod.metadata?.annotations?.['hostpath-provisioner.io/path']).toBe(BASE);
     expect(HELPER_SCRIPTS.list).not.toMatch(/\b(rm|mkdir|chmod|mv)\b/);
   });

@@ -83,6 +83,11 @@ export const LINUX_CAPABILITIES = [
   'WAKE_ALARM',
 ] as const;
 
+/** Line of the list helper's output between the entry names and the sizes (a name never contains `/`). */
+export const LIST_USAGE_MARKER = '/usage';
+/** Line of the list helper's output after the sizes when du failed or ran out of time. */
+export const LIST_USAGE_INCOMPLETE = '/usage-incomplete';
+
 /**
  * Shell scripts run by the helper. The directory is passed as `$1` — never interpolated into the script — so no
  * claim or class name can inject a command. Both refuse to work through a symbolic link. No script contains `$(`:
@@ -100,7 +105,10 @@ export const LINUX_CAPABILITIES = [
  * - delete: remove the leaf and everything in it (as root with CAP_DAC_OVERRIDE/CAP_FOWNER: files of any owner and
  *   mode), then check it is gone; a non-zero exit carries rm's stderr.
  * None writes outside the mounted base directory, so the container's root file system is read-only.
- * - list: print the name of every entry of the base directory itself, one per line (dot-files included); read only.
+ * - list: print the name of every entry of the base directory itself, one per line (dot-files included), then the
+ *   line {@link LIST_USAGE_MARKER} and `du -sxk` of every directory entry that is not a symbolic link (KiB used, a
+ *   tab, the name; on the base directory's file system only), limited to `$2` seconds (busybox `timeout`); when du
+ *   fails or runs out of time, the line {@link LIST_USAGE_INCOMPLETE} follows the sizes it printed. Read only.
  */
 export const HELPER_SCRIPTS: Readonly<Record<HelperOperation, string>> = {
   create:
@@ -117,9 +125,20 @@ export const HELPER_SCRIPTS: Readonly<Record<HelperOperation, string>> = {
     'set -eu; d="$1"; if [ -L "$d" ]; then echo "refusing: $d is a symbolic link" >&2; exit 2; fi; ' +
     'rm -rf -- "$d"; if [ -e "$d" ]; then echo "$d still exists after rm" >&2; exit 1; fi',
   list:
-    'set -eu; d="$1"; cd -- "$d"; ' +
-    'for e in * .[!.]* ..?*; do if [ -e "$e" ] || [ -L "$e" ]; then printf "%s\\n" "$e"; fi; done',
+    'set -eu; d="$1"; t="$2"; cd -- "$d"; ' +
+    'for e in * .[!.]* ..?*; do if [ -e "$e" ] || [ -L "$e" ]; then printf "%s\\n" "$e"; fi; done; ' +
+    `printf "%s\\n" "${LIST_USAGE_MARKER}"; set --; ` +
+    'for e in * .[!.]* ..?*; do if [ -d "$e" ] && [ ! -L "$e" ]; then set -- "$@" "$e"; fi; done; ' +
+    `if [ "$#" -gt 0 ]; then timeout "$t" du -sxk -- "$@" || printf "%s\\n" "${LIST_USAGE_INCOMPLETE}"; fi`,
 };
+
+/**
+ * Seconds the list helper's `du` may run: half the helper's deadline (at least 1), so the names and the sizes it
+ * measured are printed before the pod is stopped.
+ */
+export function listUsageTimeLimitSeconds(activeDeadlineSeconds: number): number {
+  return Math.max(1, Math.floor(activeDeadlineSeconds / 2));
+}
 
 /** Everything a helper pod needs, already decided. */
 export interface HelperPodInput {
@@ -227,6 +246,7 @@ export function buildHelperPod(input: HelperPodInput): V1Pod {
             `hostpath-${input.operation}`,
             containerPath,
             ...(ownership ? createHelperArguments(ownership) : []),
+            ...(listing ? [String(listUsageTimeLimitSeconds(input.activeDeadlineSeconds))] : []),
           ],
           resources: {
             requests: { cpu: '10m', memory: '16Mi' },

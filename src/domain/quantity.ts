@@ -64,3 +64,14 @@ export function compareQuantities(a: string | undefined, b: string | undefined):
   const right = y.num * x.den;
   return left < right ? -1 : left > right ? 1 : 0;
 }
+
+/**
+ * A quantity as a whole number of bytes (rounded up, as `Quantity.Value()` does), e.g. `1Mi` → 1048576, `1.5k` →
+ * 1500; undefined when `text` is absent or not a quantity. Values beyond 2^53 lose precision (9 PB and up).
+ */
+export function quantityToBytes(text: string | undefined): number | undefined {
+  const exact = text === undefined ? undefined : parseExact(text);
+  if (exact === undefined) return undefined;
+  const whole = exact.num / exact.den + (exact.num % exact.den > 0n ? 1n : 0n);
+  return Number(whole);
+}

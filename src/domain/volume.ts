@@ -124,6 +124,16 @@ export function volumeNode(
   return undefined;
 }
 
+/**
+ * Whether a PV's directory lives on `node`: its node affinity names the node's hostname, or — an old addon PV with no
+ * node affinity — its identity annotation names the node ({@link volumeNode}).
+ */
+export function volumeOnNode(pv: V1PersistentVolume, node: V1Node): boolean {
+  const where = volumeNode(pv);
+  if (where === undefined) return false;
+  return 'hostname' in where ? where.hostname === nodeHostname(node) : where.nodeName === node.metadata?.name;
+}
+
 /** Whether one of `provisionerNames` provisioned this PV (`pv.kubernetes.io/provisioned-by`). */
 export function isOurVolume(pv: V1PersistentVolume, provisionerNames: readonly string[]): boolean {
   const by = pv.metadata?.annotations?.[ANN_PROVISIONED_BY];

@@ -2,7 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 /**
  * Prometheus metrics of the provisioner, all in one registry. Conventions: base units (seconds), `_total` on
- * counters, labels with bounded values only (class, node, operation, outcome — never claim names or UIDs).
+ * counters, labels with bounded values only (class, node, operation, outcome — never claim
+ * names or UIDs), except the per-volume usage gauges: one series per volume, as kubelet's `kubelet_volume_stats_*`.
  * The `controller_…` names are those of sig-storage-lib-external-provisioner, so existing dashboards work.
  */
 
@@ -54,6 +55,10 @@ export interface Metrics {
   readonly leader: Gauge;
   /** hostpath_provisioner_volumes{node,class}: volumes managed (set by the controller). */
   readonly volumes: Gauge<'node' | 'class'>;
+  /** hostpath_provisioner_volume_capacity_bytes{namespace,persistentvolumeclaim,persistentvolume,node}: at scrape. */
+  readonly volumeCapacityBytes: Gauge<UsageLabel>;
+  /** hostpath_provisioner_volume_used_bytes{namespace,persistentvolumeclaim,persistentvolume,node}: at scrape. */
+  readonly volumeUsedBytes: Gauge<UsageLabel>;
   /** hostpath_provisioner_orphan_directories{node}: directories no PV points to (reported, never removed). */
   readonly orphanDirectories: Gauge<'node'>;
   /** hostpath_provisioner_build_info{version,node_version}: always 1. */
@@ -80,6 +85,13 @@ export interface Metrics {
    *   replicas do not count the same volumes twice.
    */
   trackVolumes(source: () => readonly VolumeCount[]): void;
+  /**
+   * Registers the source of the volume capacity and used-bytes gauges, read at scrape (replaces an earlier one); the
+   * series are exactly those the source returns, so a volume's series go with it.
+   * @param source - one entry per volume of ours with a claim; `usedBytes` undefined before its node was measured
+   *   (then it has a capacity series only); [] while not leading.
+   */
+  trackVolumeUsage(source: () => readonly VolumeUsage[]): void;
 }
 
 /** Volumes of ours on one node (`kubernetes.io/hostname` of the PV's node affinity, 'unknown' without) and class. */
@@ -87,6 +99,19 @@ export interface VolumeCount {
   readonly node: string;
   readonly class: string;
   readonly count: number;
+}
+
+/** Labels of the volume usage gauges (kubelet_volume_stats_* use the same namespace and persistentvolumeclaim). */
+export type UsageLabel = 'namespace' | 'persistentvolumeclaim' | 'persistentvolume' | 'node';
+
+/** One volume's capacity and measured use, in bytes. */
+export interface VolumeUsage {
+  readonly namespace: string;
+  readonly persistentvolumeclaim: string;
+  readonly persistentvolume: string;
+  readonly node: string;
+  readonly capacityBytes: number;
+  readonly usedBytes: number | undefined;
 }
 
 /** Options of {@link createMetrics}. */
@@ -111,6 +136,14 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
   /** Every node and class hostpath_provisioner_volumes has had, by JSON key. */
   const volumeLabelSets = new Map<string, { node: string; class: string }>();
   let volumeSource: () => readonly VolumeCount[] = () => [];
+  let usageSource: () => readonly VolumeUsage[] = () => [];
+  const usageLabels = (u: VolumeUsage) => ({
+    namespace: u.namespace,
+    persistentvolumeclaim: u.persistentvolumeclaim,
+    persistentvolume: u.persistentvolume,
+    node: u.node,
+  });
+  const usageLabelNames = ['namespace', 'persistentvolumeclaim', 'persistentvolume', 'node'] as const;
 
   const buildInfo = new Gauge({
     name: 'hostpath_provisioner_build_info',
@@ -239,6 +272,26 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
         }
       },
     }),
+    volumeCapacityBytes: new Gauge({
+      name: 'hostpath_provisioner_volume_capacity_bytes',
+      help: "Capacity of each volume (the PV's spec.capacity; bookkeeping, not a limit on hostPath), in bytes.",
+      labelNames: usageLabelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const u of usageSource()) this.set(usageLabels(u), u.capacityBytes);
+      },
+    }),
+    volumeUsedBytes: new Gauge({
+      name: 'hostpath_provisioner_volume_used_bytes',
+      help: "Bytes each volume uses on its node (du, same file system), as of its node's last report.",
+      labelNames: usageLabelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const u of usageSource()) if (u.usedBytes !== undefined) this.set(usageLabels(u), u.usedBytes);
+      },
+    }),
     orphanDirectories: new Gauge({
       name: 'hostpath_provisioner_orphan_directories',
       help: 'Directories under a base directory that no volume points to (reported, never removed).',
@@ -252,6 +305,9 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     },
     trackVolumes(source) {
       volumeSource = source;
+    },
+    trackVolumeUsage(source) {
+      usageSource = source;
     },
     trackInformer(resource, ageSeconds) {
       informerAges.set(resource, ageSeconds);
