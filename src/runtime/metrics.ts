@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { VolumeUsageSeries } from '../domain/usage.js';
 
 /**
  * Prometheus metrics of the provisioner, all in one registry. Conventions: base units (seconds), `_total` on
@@ -104,15 +105,8 @@ export interface VolumeCount {
 /** Labels of the volume usage gauges (kubelet_volume_stats_* use the same namespace and persistentvolumeclaim). */
 export type UsageLabel = 'namespace' | 'persistentvolumeclaim' | 'persistentvolume' | 'node';
 
-/** One volume's capacity and measured use, in bytes. */
-export interface VolumeUsage {
-  readonly namespace: string;
-  readonly persistentvolumeclaim: string;
-  readonly persistentvolume: string;
-  readonly node: string;
-  readonly capacityBytes: number;
-  readonly usedBytes: number | undefined;
-}
+/** One volume's capacity and measured use, in bytes (the domain's usage series). */
+export type VolumeUsage = VolumeUsageSeries;
 
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions {
