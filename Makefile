@@ -32,7 +32,7 @@ $(DEPS): package-lock.json package.json | $(NODE_STAMP)
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-.PHONY: help deps build lint typecheck test-unit test-e2e test run demo clean image deploy
+.PHONY: help deps build lint typecheck test-unit test-e2e test run demo clean image deploy bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ image: ## build the image hostpath-provisioner:<version> with Docker, else build
 
 deploy: ## replace the MicroK8s addon: kubectl apply -k manifests/overlays/microk8s (KUBECTL=... to override)
 	$(KUBECTL) apply -k manifests/overlays/microk8s
+
+bench: build ## measure provisioners side by side on N stand-in nodes (BENCHMARKS.md): make bench ARGS="--claims 200 --runs 3"
+	@node dist/bench/main.js $(ARGS)
 
 clean: ## remove build output (keeps .tools/ and the cluster binary cache)
 	@rm -rf dist coverage

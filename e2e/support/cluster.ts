@@ -2,14 +2,24 @@
  * Helpers for e2e tests against the local cluster (e2e/cluster/up.sh + the node agent): clients from the admin
  * kubeconfig, a namespace per test file, polling waits with a deadline, and paths of the nodes' folders.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ApiException, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 
-/** The repository root (this file is e2e/support/cluster.ts). */
-export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+/**
+ * The repository root: the nearest folder above this file with a package.json and a Makefile (this file is
+ * e2e/support/cluster.ts, or dist/e2e/support/cluster.js when compiled for the benchmark).
+ */
+export const REPO_ROOT = repositoryRoot(import.meta.dirname);
+
+function repositoryRoot(from: string): string {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'Makefile'))) return dir;
+    if (dirname(dir) === dir) return resolve(from, '..', '..');
+  }
+}
 /** The cluster's state folder. */
 export const CLUSTER_DIR = join(REPO_ROOT, '.cluster');
 
