@@ -99,9 +99,14 @@ export class DeleteController {
     const logger = ctx.logger.child({ pv: name });
     let pv = cached;
     let decision = decideVolume(pv, settings.provisionerNames);
-    if (decision.action === 'delete') {
-      // The only destructive step: decide again on the object as the API server has it now, never on the cache
-      // (it may be stale while the admin switches the PV to Retain or re-binds it), as sig-storage-lib does.
+    // The only destructive step is creating (or adopting) the delete helper: decide again on the object as the API
+    // server has it now, never on the cache (it may be stale while the admin switches the PV to Retain or re-binds
+    // it), as sig-storage-lib does. While a helper of ours exists, the cache will do: any change of the PV that stops
+    // asking for deletion removes the helper at once (onVolumeChanged), and a re-created PV fails the uid
+    // precondition of the delete.
+    const helperExists =
+      helpers.isTracking('delete', name) && cache.helper(helperPodName('delete', name)) !== undefined;
+    if (decision.action === 'delete' && !helperExists) {
       const live = await kube.readVolume(name);
       if (!live || live.metadata?.uid !== uid) {
         logger.info('the volume is gone or was re-created under the same name; nothing to delete');
@@ -149,14 +154,14 @@ export class DeleteController {
     }
     const pinned = volumeNode(pv); // node affinity, else (old addon PVs) the identity annotation's node name
     const hostname = pinned && 'hostname' in pinned ? pinned.hostname : pinned?.nodeName;
-    // Looked up live (by hostname label, then by name): a node missing from the cache for a moment (informer lag,
-    // re-registration, a relabelled hostname) must not count as gone. While its helper is in progress the cache will do.
-    const inProgress = helpers.isTracking('delete', name);
+    // From the cache, else looked up live (by hostname label, then by name): a node missing from the cache for a
+    // moment (informer lag, re-registration, a relabelled hostname) must not count as gone. (A cached node whose taints
+    // are a moment old costs at most one helper that cannot be scheduled, retried with the taints as they are then.)
     let node: V1Node | undefined;
     if (pinned && 'hostname' in pinned) {
-      node = (inProgress ? cache.nodeByHostname(pinned.hostname) : undefined) ?? (await kube.findNode(pinned.hostname));
+      node = cache.nodeByHostname(pinned.hostname) ?? (await kube.findNode(pinned.hostname));
     } else if (pinned) {
-      node = (inProgress ? cache.node(pinned.nodeName) : undefined) ?? (await kube.getNode(pinned.nodeName));
+      node = cache.node(pinned.nodeName) ?? (await kube.getNode(pinned.nodeName));
     }
     if (!node) {
       const where = hostname ? `node ${hostname} no longer exists` : 'the volume is pinned to no node';
@@ -233,9 +238,11 @@ export class DeleteController {
   /** Deletes the PV object (uid precondition) and then removes our finalizer so the API server lets it go. */
   private async removeVolumeObject(pv: V1PersistentVolume): Promise<void> {
     const { kube } = this.deps;
-    if (!pv.metadata?.deletionTimestamp) await kube.deleteVolume(pv.metadata?.name ?? '', pv.metadata?.uid ?? '');
-    // Unconditionally: it reads the PV fresh and does nothing when our finalizer is absent (the object we hold may
-    // predate the finalizer being added, and a kept finalizer leaves the PV Terminating forever).
-    await kube.removeVolumeFinalizer(pv.metadata?.name ?? '', VOLUME_FINALIZER);
+    const answered = pv.metadata?.deletionTimestamp
+      ? undefined
+      : await kube.deleteVolume(pv.metadata?.name ?? '', pv.metadata?.uid ?? '');
+    // Unconditionally: against the PV the delete returned, else read fresh; nothing when our finalizer is absent (the
+    // object we hold may predate the finalizer being added, and a kept finalizer leaves the PV Terminating forever).
+    await kube.removeVolumeFinalizer(pv.metadata?.name ?? '', VOLUME_FINALIZER, answered);
   }
 }

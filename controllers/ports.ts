@@ -51,12 +51,18 @@ export interface KubeWriter {
   /** Live read of a claim (used right before a PV is created for it). Undefined when it does not exist. */
   readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
   createVolume(pv: V1PersistentVolume): Promise<CreateResult<V1PersistentVolume>>;
-  /** Deletes a PV with a uid precondition; NotFound and Conflict (another object of that name: not ours) are success. */
-  deleteVolume(name: string, uid: string): Promise<void>;
+  /**
+   * Deletes a PV with a uid precondition; NotFound and Conflict (another object of that name: not ours) are success.
+   * Returns the PV as the API server answered (with its deletionTimestamp while finalizers hold it), else undefined.
+   */
+  deleteVolume(name: string, uid: string): Promise<V1PersistentVolume | undefined>;
   /** Adds a finalizer to a PV if missing (fresh read, resourceVersion-guarded patch, retried on conflict). */
   addVolumeFinalizer(name: string, finalizer: string): Promise<void>;
-  /** Removes a finalizer from a PV if present (same guarantees); NotFound is success. */
-  removeVolumeFinalizer(name: string, finalizer: string): Promise<void>;
+  /**
+   * Removes a finalizer from a PV if present (same guarantees); NotFound is success. With `current` (the PV as the
+   * API server just returned it), the first attempt patches against it instead of reading the PV again.
+   */
+  removeVolumeFinalizer(name: string, finalizer: string, current?: V1PersistentVolume): Promise<void>;
   /**
    * Removes one annotation from a claim (used to hand a claim back to the scheduler), only while it still has the
    * value the caller saw (JSON-patch `test`). NotFound and a changed or removed value are success (nothing to do).

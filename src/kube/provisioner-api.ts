@@ -84,11 +84,14 @@ export class ProvisionerApi implements KubeWriter {
   }
 
   /** DELETE a PV with a uid precondition; 404 (and 409 for another uid: not ours to delete) are success. */
-  async deleteVolume(name: string, uid: string): Promise<void> {
+  async deleteVolume(name: string, uid: string): Promise<V1PersistentVolume | undefined> {
     try {
-      await this.core.deletePersistentVolume({ name, body: { preconditions: { uid } } });
+      const answer: unknown = await this.core.deletePersistentVolume({ name, body: { preconditions: { uid } } });
+      // 200 with the object while finalizers hold it; a Status when it is gone at once.
+      const pv = answer as V1PersistentVolume | undefined;
+      return pv?.kind === 'PersistentVolume' && pv.metadata?.uid === uid ? pv : undefined;
     } catch (err) {
-      if (isNotFound(err) || isConflict(err)) return;
+      if (isNotFound(err) || isConflict(err)) return undefined;
       throw err;
     }
   }
@@ -97,18 +100,27 @@ export class ProvisionerApi implements KubeWriter {
     await this.editFinalizers(name, (current) => (current.includes(finalizer) ? undefined : [...current, finalizer]));
   }
 
-  async removeVolumeFinalizer(name: string, finalizer: string): Promise<void> {
-    await this.editFinalizers(name, (current) =>
-      current.includes(finalizer) ? current.filter((f) => f !== finalizer) : undefined,
+  async removeVolumeFinalizer(name: string, finalizer: string, current?: V1PersistentVolume): Promise<void> {
+    await this.editFinalizers(
+      name,
+      (finalizers) => (finalizers.includes(finalizer) ? finalizers.filter((f) => f !== finalizer) : undefined),
+      current,
     );
   }
 
-  /** Read, change, JSON-patch guarded by `test` on resourceVersion; retried on 409/422 (test failed). */
-  private async editFinalizers(name: string, change: (current: string[]) => string[] | undefined): Promise<void> {
+  /**
+   * Read, change, JSON-patch guarded by `test` on resourceVersion; retried on 409/422 (test failed). `known`, when
+   * given, stands in for the first read (a stale one only costs the retry).
+   */
+  private async editFinalizers(
+    name: string,
+    change: (current: string[]) => string[] | undefined,
+    known?: V1PersistentVolume,
+  ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       let pv: V1PersistentVolume;
       try {
-        pv = await this.core.readPersistentVolume({ name });
+        pv = attempt === 1 && known ? known : await this.core.readPersistentVolume({ name });
       } catch (err) {
         if (isNotFound(err)) return;
         throw err;

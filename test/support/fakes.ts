@@ -130,9 +130,9 @@ export class FakeKube implements KubeWriter {
     this.cache.pvs.set(name, pv);
     return Promise.resolve({ created: true, object: pv });
   }
-  deleteVolume(name: string) {
+  deleteVolume(name: string): Promise<V1PersistentVolume | undefined> {
     this.calls.push(['deleteVolume', name]);
-    return Promise.resolve();
+    return Promise.resolve(undefined);
   }
   addVolumeFinalizer(name: string, finalizer: string) {
     this.calls.push(['addVolumeFinalizer', `${name} ${finalizer}`]);
