@@ -147,25 +147,37 @@ export async function runOnce(options: RunOptions): Promise<RunResult> {
     let allBound: () => void = () => undefined;
     const allBoundPromise = new Promise<void>((resolve) => (allBound = resolve));
     watches.push(
-      await watch<V1PersistentVolumeClaim>(kc, `/api/v1/namespaces/${claimsNs}/persistentvolumeclaims`, (claim) => {
-        const name = claim.metadata?.name ?? '';
-        if (claim.status?.phase === 'Bound' && !bound.has(name)) {
-          bound.set(name, performance.now());
-          if (bound.size === count) allBound();
-        }
-      }),
+      await watch<V1PersistentVolumeClaim>(
+        kc,
+        `/api/v1/namespaces/${claimsNs}/persistentvolumeclaims`,
+        () => core.listNamespacedPersistentVolumeClaim({ namespace: claimsNs }),
+        (claim) => {
+          const name = claim.metadata?.name ?? '';
+          if (claim.status?.phase === 'Bound' && !bound.has(name)) {
+            bound.set(name, performance.now());
+            if (bound.size === count) allBound();
+          }
+        },
+        log,
+      ),
     );
     const volumes = new Set<string>();
     let noVolumes: () => void = () => undefined;
     const deletingStarted = { value: false };
     const noVolumesPromise = new Promise<void>((resolve) => (noVolumes = resolve));
     watches.push(
-      await watch<V1PersistentVolume>(kc, '/api/v1/persistentvolumes', (pv, type) => {
-        if (pv.spec?.storageClassName !== className) return;
-        if (type === 'DELETED') volumes.delete(pv.metadata?.name ?? '');
-        else volumes.add(pv.metadata?.name ?? '');
-        if (deletingStarted.value && volumes.size === 0) noVolumes();
-      }),
+      await watch<V1PersistentVolume>(
+        kc,
+        '/api/v1/persistentvolumes',
+        () => core.listPersistentVolume(),
+        (pv, type) => {
+          if (pv.spec?.storageClassName !== className) return;
+          if (type === 'DELETED') volumes.delete(pv.metadata?.name ?? '');
+          else volumes.add(pv.metadata?.name ?? '');
+          if (deletingStarted.value && volumes.size === 0) noVolumes();
+        },
+        log,
+      ),
     );
     const auditOffset = existsSync(AUDIT_LOG) ? readFileSync(AUDIT_LOG).length : 0;
     const cpu0 = cpuSeconds(child.pid!);
@@ -239,9 +251,23 @@ export async function runOnce(options: RunOptions): Promise<RunResult> {
     };
   } finally {
     for (const w of watches) w.abort();
+    // A run that failed half-way: its claims go first, and the provisioner (if it still runs) gets up to 2 minutes
+    // to remove their volumes, so no Released PV of this run is left for the next one to inherit.
+    await core.deleteNamespace({ name: claimsNs }).catch(() => undefined);
+    const left = async (): Promise<boolean> =>
+      (await core.listPersistentVolume()).items.some((pv) => pv.spec?.storageClassName === className);
+    if (child.exitCode === null && child.signalCode === null && (await left().catch(() => false))) {
+      log(`${spec.name}: waiting up to 120 s for the volumes of this run to be removed`);
+      await deadline(
+        (async () => {
+          while (await left().catch(() => false)) await sleep(1000);
+        })(),
+        120_000,
+        () => 'volumes of this run left',
+      ).catch((err: unknown) => log(`${spec.name}: ${String(err)}`));
+    }
     await stopProcess(child);
     cgroup?.remove();
-    await core.deleteNamespace({ name: claimsNs }).catch(() => undefined);
     await core.deleteNamespace({ name: identity.namespace }).catch(() => undefined);
     await storage.deleteStorageClass({ name: className }).catch(() => undefined);
   }
@@ -307,18 +333,41 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(killed);
 }
 
-/** Starts a watch (no list: the objects are created after it) and calls `on` for each event. */
+/**
+ * Lists, then watches from the list's resourceVersion, calling `on` for every object listed and every event; when
+ * the watch ends (the API server closes watches, a connection breaks) it lists and watches again, so no change is
+ * missed. A claim first seen Bound in a re-list counts from that moment (later than it was; said in the log).
+ */
 async function watch<T extends KubernetesObject>(
   kc: ReturnType<typeof loadKubeConfig>,
   path: string,
+  list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>,
   on: (obj: T, type: string) => void,
+  log: (line: string) => void,
 ): Promise<AbortController> {
-  return new Watch(kc).watch(
-    path,
-    { allowWatchBookmarks: false },
-    (type: string, obj: T) => on(obj, type),
-    () => undefined,
-  );
+  const stop = new AbortController();
+  const start = async (): Promise<void> => {
+    const listed = await list();
+    for (const obj of listed.items) on(obj, 'MODIFIED');
+    if (stop.signal.aborted) return;
+    const request = await new Watch(kc).watch(
+      path,
+      { allowWatchBookmarks: true, resourceVersion: listed.metadata?.resourceVersion ?? '' },
+      (type: string, obj: T) => {
+        if (type !== 'BOOKMARK' && type !== 'ERROR') on(obj, type);
+      },
+      (err: unknown) => {
+        if (stop.signal.aborted) return;
+        log(
+          `watch ${path} ended (${err ? (err instanceof Error ? err.message : JSON.stringify(err)) : 'closed by the server'}); listing and watching again`,
+        );
+        setTimeout(() => void start().catch((e: unknown) => log(`watch ${path}: ${String(e)}`)), 500);
+      },
+    );
+    stop.signal.addEventListener('abort', () => request.abort(), { once: true });
+  };
+  await start();
+  return stop;
 }
 
 async function claimNodes(core: CoreV1Api, namespace: string): Promise<Set<string>> {
@@ -342,9 +391,12 @@ async function deadline<T>(work: Promise<T>, ms: number, what: () => string, chi
   const died =
     child === undefined
       ? new Promise<never>(() => undefined)
-      : new Promise<never>((_, reject) =>
-          child.once('exit', (code, signal) => reject(new Error(`provisioner exited (${code ?? signal}): ${what()}`))),
-        );
+      : new Promise<never>((_, reject) => {
+          const exited = (code: number | null, signal: string | null): void =>
+            reject(new Error(`provisioner exited (${code ?? signal}): ${what()}`));
+          if (child.exitCode !== null || child.signalCode !== null) exited(child.exitCode, child.signalCode);
+          else child.once('exit', exited);
+        });
   try {
     return await Promise.race([work, timeout, died]);
   } finally {

@@ -12,6 +12,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, write
 import { describe, expect, it } from '@jest/globals';
 import type { V1Pod, V1SecurityContext, V1Taint, V1Toleration } from '@kubernetes/client-node';
 import { buildHelperPod } from '../src/domain/helper-pod.js';
+import { parseListOutput } from '../controllers/orphan-report.js';
 import { nodePath, shellPod } from './support/cluster.js';
 import { provisionerSuite } from './support/suite.js';
 import {
@@ -191,7 +192,12 @@ describe('helper pods with reduced privileges on a real kubelet', () => {
 
     const listed = await runHelper('list', '');
     expect(listed.pod.status?.phase).toBe('Succeeded');
-    expect(listed.log.trim().split('\n').sort()).toEqual(['made', 'victim']);
+    // Names, then what du measured of each: on a real kubelet, as a pod with the reduced privileges.
+    const output = parseListOutput(listed.log);
+    expect(output.names.sort()).toEqual(['made', 'victim']);
+    expect(output.complete).toBe(true);
+    expect([...output.usedBytes.keys()].sort()).toEqual(['made', 'victim']);
+    expect(output.usedBytes.get('victim')).toBeGreaterThanOrEqual(4096);
 
     const removed = await runHelper('delete', 'victim');
     expect(removed.pod.status?.phase).toBe('Succeeded');

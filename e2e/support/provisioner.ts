@@ -201,7 +201,7 @@ export async function startProvisioner(options: ProvisionerOptions = {}): Promis
   const ready = waitFor(
     `provisioner /readyz (log ${logPath})`,
     async () => (await fetch(`${url}/readyz`)).status === 200,
-    { timeoutMs: 30_000 },
+    { timeoutMs: 60_000 },
   );
   const died = exited.then((code) =>
     Promise.reject(new Error(`provisioner exited with ${code} before it was ready; see ${logPath}`)),
