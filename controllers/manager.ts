@@ -431,6 +431,7 @@ export class ProvisionerManager {
         runner: this.runner,
         namespace: config.namespace,
         provisionerNames: config.provisionerNames,
+        defaultBaseDirectory: config.pvDir,
         logger,
       });
     } catch (err) {

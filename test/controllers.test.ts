@@ -783,6 +783,7 @@ describe('sweepLeftoverHelpers', () => {
       runner,
       namespace: 'kube-system',
       provisionerNames: ['microk8s.io/hostpath'],
+      defaultBaseDirectory: BASE,
       logger: silentLogger,
     });
     expect(deleted).toEqual(['a', 'c']);
@@ -827,7 +828,7 @@ describe('sweepLeftoverHelpers', () => {
     };
     if (volumeUid) annotations['hostpath-provisioner.io/volume-uid'] = volumeUid;
     const helper: V1Pod = { metadata: { labels: { 'hostpath-provisioner.io/operation': 'delete' }, annotations } };
-    expect(leftoverReason(helper, cache, ['microk8s.io/hostpath'])).toBe(reason);
+    expect(leftoverReason(helper, cache, ['microk8s.io/hostpath'], BASE)).toBe(reason);
   });
 
   it('a create helper of a claim being deleted is a leftover', () => {
@@ -844,7 +845,46 @@ describe('sweepLeftoverHelpers', () => {
         },
       },
     };
-    expect(leftoverReason(helper, cache, ['microk8s.io/hostpath'])).toBe('claim default/data is being deleted');
+    expect(leftoverReason(helper, cache, ['microk8s.io/hostpath'], BASE)).toBe('claim default/data is being deleted');
+  });
+
+  const createHelperOfData: V1Pod = {
+    metadata: {
+      labels: { 'hostpath-provisioner.io/operation': 'create' },
+      annotations: {
+        'hostpath-provisioner.io/volume-name': 'pvc-u1',
+        'hostpath-provisioner.io/claim': 'default/data',
+        'hostpath-provisioner.io/claim-uid': 'u1',
+      },
+    },
+  };
+
+  it.each([
+    ['still provisionable', (): void => undefined, undefined],
+    [
+      'its class was deleted',
+      (): void => void cache.classes.delete('microk8s-hostpath'),
+      'claim default/data is not ours to provision now: StorageClass microk8s-hostpath not found',
+    ],
+    [
+      'its selected node was removed for rescheduling',
+      (): void => {
+        const claim = cache.claims.get('default/data');
+        delete claim?.metadata?.annotations?.['volume.kubernetes.io/selected-node'];
+      },
+      'claim default/data is not ours to provision now: waiting for a consumer pod to be scheduled (WaitForFirstConsumer)',
+    ],
+    [
+      'it is refused (Block volume mode)',
+      (): void => {
+        const claim = cache.claims.get('default/data');
+        if (claim) claim.spec = { ...claim.spec, volumeMode: 'Block' };
+      },
+      'claim default/data is refused: block volumes (volumeMode: Block) are not supported: hostPath volumes are directories',
+    ],
+  ])('a create helper of a claim that is %s (L10)', (_n, change, reason) => {
+    change();
+    expect(leftoverReason(createHelperOfData, cache, ['microk8s.io/hostpath'], BASE)).toBe(reason);
   });
 });
 

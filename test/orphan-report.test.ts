@@ -172,7 +172,9 @@ describe('list helper', () => {
         annotations: { 'hostpath-provisioner.io/volume-name': 'w1-1234abcd' },
       },
     };
-    expect(leftoverReason(p, new FakeCache(), ['microk8s.io/hostpath'])).toMatch(/list helper/);
+    expect(
+      leftoverReason(p, new FakeCache(), ['microk8s.io/hostpath'], '/var/snap/microk8s/common/default-storage'),
+    ).toMatch(/list helper/);
   });
 });
 
