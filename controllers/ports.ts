@@ -93,7 +93,8 @@ export type EventType = 'Normal' | 'Warning';
 
 /** Records Kubernetes Events on objects; fire and forget, never throws. Repeats update the count. */
 export interface EventSink {
-  event(object: KubernetesObject, type: EventType, reason: string, message: string): void;
+  /** @returns true when the Event will be written, false when it was dropped (budget or queue full). */
+  event(object: KubernetesObject, type: EventType, reason: string, message: string): boolean;
 }
 
 /** Phases of an operation (metric label `phase`). */

@@ -1,4 +1,5 @@
 import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1Taint, V1Toleration } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
 import { ANN_SELECTED_NODE, LABEL_HOSTNAME } from '../src/domain/constants.js';
 import { decideClaim } from '../src/domain/claim.js';
 import { claimClassName } from '../src/domain/class-name.js';
@@ -45,6 +46,8 @@ export const CONSUMER_GRACE_SECONDS = 10;
 export const REFUSAL_RECHECK_SECONDS = 300;
 /** Seconds after which an unchanged refusal is said again. */
 export const REFUSAL_REPEAT_SECONDS = 3600;
+/** Seconds after which a refusal whose Event was dropped (Event budget or queue full) is said again. */
+export const REFUSAL_EVENT_RETRY_SECONDS = 30;
 
 /** The refusal of a claim whose selected node no waiting pod asks for. */
 export function noConsumerMessage(selectedNode: string): string {
@@ -114,7 +117,7 @@ export class ProvisionController {
   /** When each claim (by uid) was first seen ready to provision: start of the end-to-end latency. */
   private readonly firstSeen = new Map<string, number>();
   /** The last refusal said for each claim (by uid), so a resync does not repeat or re-count it. */
-  private readonly said = new Map<string, { readonly message: string; readonly at: number }>();
+  private readonly said = new Map<string, { readonly message: string; readonly at: number; delivered: boolean }>();
   /** Claim uids whose PV this process created; the cache may not show the PV yet. */
   private readonly provisioned: Expectations;
   /** Nodes where a create helper failed recently, per class: Immediate binding tries other nodes first (M4). */
@@ -160,12 +163,7 @@ export class ProvisionController {
     if (decision.action === 'refuse') {
       this.firstSeen.delete(uid);
       // Said (and counted) once per refusal, not on every resync: nothing changes until the claim or its class does.
-      if (this.sayOnce(uid, decision.message)) {
-        logger.warn({ reason: decision.reason }, decision.message);
-        events.event(claim, 'Warning', 'ProvisioningFailed', decision.message);
-        this.deps.metrics.provisionFinished(className, source, false, 0);
-      }
-      return;
+      return this.sayRefusal(claim, className, source, decision.message, logger.child({ reason: decision.reason }));
     }
 
     const volumeName = volumeNameForClaim(uid);
@@ -182,12 +180,8 @@ export class ProvisionController {
     this.firstSeen.set(uid, started);
     const refuse = (message: string): ReconcileResult => {
       this.firstSeen.delete(uid);
-      if (this.sayOnce(uid, message)) {
-        logger.warn(message);
-        events.event(claim, 'Warning', 'ProvisioningFailed', message);
-        this.deps.metrics.provisionFinished(className, source, false, 0);
-      }
-      return { requeueAfterSeconds: REFUSAL_RECHECK_SECONDS }; // and on any change of the claim or its pods
+      const retry = this.sayRefusal(claim, className, source, message, logger);
+      return retry ?? { requeueAfterSeconds: REFUSAL_RECHECK_SECONDS }; // and on any change of the claim or its pods
     };
 
     // The selected node is whatever the claim's author (or the scheduler) wrote: it is trusted only for a pod that
@@ -330,15 +324,34 @@ export class ProvisionController {
   }
 
   /**
-   * Whether a refusal should be said now: the first time, when its message changed, or after
-   * {@link REFUSAL_REPEAT_SECONDS} (a reminder in `kubectl describe`); records it when true.
+   * Says a refusal as a Warning `ProvisioningFailed` Event on the claim: the first time, when its message changed, or
+   * after {@link REFUSAL_REPEAT_SECONDS} (a reminder in `kubectl describe`) — then it is logged and counted once in
+   * the outcome metric. When the recorder dropped the Event (its per-object budget or its queue was full, e.g. while
+   * another tenant's refusals flood it), the same refusal is said again, not counted again, on the next reconcile.
+   *
+   * @returns a requeue after {@link REFUSAL_EVENT_RETRY_SECONDS} when the Event was dropped, else undefined.
    */
-  private sayOnce(uid: string, message: string): boolean {
+  private sayRefusal(
+    claim: V1PersistentVolumeClaim,
+    className: string,
+    source: string,
+    message: string,
+    logger: Logger,
+  ): ReconcileResult {
+    const uid = claim.metadata?.uid ?? '';
     const now = this.deps.clock();
-    const last = this.said.get(uid);
-    if (last && last.message === message && now - last.at < REFUSAL_REPEAT_SECONDS * 1000) return false;
-    this.said.set(uid, { message, at: now });
-    return true;
+    let last = this.said.get(uid);
+    const same = last !== undefined && last.message === message;
+    if (same && last?.delivered === true && now - last.at < REFUSAL_REPEAT_SECONDS * 1000) return undefined;
+    if (!same || last?.delivered === true) {
+      last = { message, at: now, delivered: false };
+      this.said.set(uid, last);
+      logger.warn(message);
+      this.deps.metrics.provisionFinished(className, source, false, 0);
+    }
+    if (last === undefined) return undefined;
+    last.delivered = this.deps.events.event(claim, 'Warning', 'ProvisioningFailed', message);
+    return last.delivered ? undefined : { requeueAfterSeconds: REFUSAL_EVENT_RETRY_SECONDS };
   }
 
   /**

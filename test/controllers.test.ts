@@ -419,6 +419,22 @@ describe('ProvisionController', () => {
     ]);
   });
 
+  it('says a refusal again when its Event was dropped (queue full), and counts it once', async () => {
+    const claim = cache.claims.get('default/data')!;
+    claim.spec!.volumeMode = 'Block';
+    const controller = provision();
+    events.accepting = false;
+    expect(await controller.reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 30 });
+    expect(events.recorded).toEqual([]);
+    events.accepting = true;
+    now += 30_000;
+    expect(await controller.reconcile('default/data', ctx)).toBeUndefined();
+    expect(await controller.reconcile('default/data', ctx)).toBeUndefined();
+    expect(events.recorded.map((e) => e[2])).toEqual(['ProvisioningFailed']);
+    expect(metrics.seen.filter((m) => m.startsWith('provision '))).toEqual(['provision microk8s-hostpath failed']);
+    expect(kube.calls).toEqual([]);
+  });
+
   it('says when Immediate binding had to use a tainted node', async () => {
     cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
     delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];

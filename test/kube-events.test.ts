@@ -263,8 +263,10 @@ describe('EventRecorder budget (client-go spam filter and aggregator)', () => {
     api.gate = new Promise((res) => (open = res));
     const metrics = createMetrics();
     const r = recorder(api, { metrics, queueSize: 5, spamFilter: { burst: 100 }, aggregator: { maxEvents: 100 } });
-    for (let i = 0; i < 20; i++) r.event(claim, 'Warning', 'ProvisioningFailed', `m${i}`);
-    // One write is in flight, five wait, the rest are dropped.
+    const accepted: boolean[] = [];
+    for (let i = 0; i < 20; i++) accepted.push(r.event(claim, 'Warning', 'ProvisioningFailed', `m${i}`));
+    // One write is in flight, five wait, the rest are dropped — and the caller is told which.
+    expect(accepted).toEqual([...Array<boolean>(6).fill(true), ...Array<boolean>(14).fill(false)]);
     expect(r.queued).toBe(5);
     expect(await dropped(metrics, 'queue_full')).toBe(14);
     open();

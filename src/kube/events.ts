@@ -134,12 +134,15 @@ export class EventRecorder {
    * @param type - Normal or Warning.
    * @param reason - UpperCamelCase reason, e.g. `ProvisioningFailed` (bounded vocabulary).
    * @param message - human-readable, truncated to 1024 characters.
+   * @returns true when the Event is queued for writing (or folded into a write still waiting), false when it was
+   *   dropped — the object's budget is spent or the queue is full — so the caller may say it again later.
    */
-  event(obj: KubernetesObject, type: EventType, reason: string, message: string): void {
+  event(obj: KubernetesObject, type: EventType, reason: string, message: string): boolean {
     try {
-      this.record(obj, type, reason, message);
+      return this.record(obj, type, reason, message);
     } catch (err) {
       this.logger.warn({ err, reason }, 'could not record event');
+      return false;
     }
   }
 
@@ -158,7 +161,7 @@ export class EventRecorder {
     return this.queue.length;
   }
 
-  private record(obj: KubernetesObject, type: EventType, reason: string, rawMessage: string): void {
+  private record(obj: KubernetesObject, type: EventType, reason: string, rawMessage: string): boolean {
     const meta = obj.metadata ?? {};
     const name = meta.name ?? '';
     const objectNamespace = meta.namespace ?? '';
@@ -206,7 +209,7 @@ export class EventRecorder {
 
     if (!this.spam.allow(objectKey, nowMs)) {
       this.drop('spam_filter', reason, obj);
-      return;
+      return false;
     }
     const pending = entry.pendingPatch;
     if (op === 'patch' && pending !== undefined) {
@@ -214,11 +217,11 @@ export class EventRecorder {
       pending.count = entry.count;
       pending.lastTimestamp = now;
       pending.message = message;
-      return;
+      return true;
     }
     if (this.queue.length >= this.queueSize) {
       this.drop('queue_full', reason, obj);
-      return;
+      return false;
     }
     const write: Write = { op, entry, obj, type, reason, message, count: entry.count, lastTimestamp: now };
     if (op === 'create') entry.created = true;
@@ -227,6 +230,7 @@ export class EventRecorder {
     this.sending ??= this.drain().finally(() => {
       this.sending = undefined;
     });
+    return true;
   }
 
   private drop(why: EventDropReason, reason: string, obj: KubernetesObject): void {

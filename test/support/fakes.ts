@@ -212,8 +212,12 @@ export class FakeKube implements KubeWriter {
 /** Records events as [type, reason, message] in order. */
 export class FakeEvents implements EventSink {
   recorded: [string, EventType, string, string][] = [];
-  event(object: KubernetesObject, type: EventType, reason: string, message: string): void {
+  /** While false, events are dropped (as the recorder does when its queue is full): not recorded, false returned. */
+  accepting = true;
+  event(object: KubernetesObject, type: EventType, reason: string, message: string): boolean {
+    if (!this.accepting) return false;
     this.recorded.push([object.metadata?.name ?? '', type, reason, message]);
+    return true;
   }
 }
 
