@@ -180,8 +180,10 @@ export class ProvisionController {
     this.firstSeen.set(uid, started);
     const refuse = (message: string): ReconcileResult => {
       this.firstSeen.delete(uid);
-      const retry = this.sayRefusal(claim, className, source, message, logger);
-      return retry ?? { requeueAfterSeconds: REFUSAL_RECHECK_SECONDS }; // and on any change of the claim or its pods
+      // Re-checked (and an Event the recorder dropped said again) after REFUSAL_RECHECK_SECONDS, not sooner: this
+      // check reads the node live, and a flood of refusals must not become a flood of reads.
+      this.sayRefusal(claim, className, source, message, logger);
+      return { requeueAfterSeconds: REFUSAL_RECHECK_SECONDS }; // and on any change of the claim or its pods
     };
 
     // The selected node is whatever the claim's author (or the scheduler) wrote: it is trusted only for a pod that
@@ -327,7 +329,9 @@ export class ProvisionController {
    * Says a refusal as a Warning `ProvisioningFailed` Event on the claim: the first time, when its message changed, or
    * after {@link REFUSAL_REPEAT_SECONDS} (a reminder in `kubectl describe`) — then it is logged and counted once in
    * the outcome metric. When the recorder dropped the Event (its per-object budget or its queue was full, e.g. while
-   * another tenant's refusals flood it), the same refusal is said again, not counted again, on the next reconcile.
+   * another tenant's refusals flood it), the same refusal is said again, not counted again, on the next reconcile:
+   * the caller requeues it (after {@link REFUSAL_EVENT_RETRY_SECONDS} for a refusal made from the cache, at the
+   * {@link REFUSAL_RECHECK_SECONDS} re-check for one that reads the node live).
    *
    * @returns a requeue after {@link REFUSAL_EVENT_RETRY_SECONDS} when the Event was dropped, else undefined.
    */

@@ -435,6 +435,23 @@ describe('ProvisionController', () => {
     expect(kube.calls).toEqual([]);
   });
 
+  it('a refusal that read the node live, its Event dropped: said again at the 300 s re-check, not every 30 s', async () => {
+    cache.nodeMap.set(
+      'w1',
+      node('w1', { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoExecute' }] }),
+    );
+    const controller = provision();
+    events.accepting = false;
+    expect(await settle(controller, 'default/data')).toEqual({ requeueAfterSeconds: 300 });
+    expect(kube.calls).toEqual([['getNode', 'w1']]);
+    expect(events.recorded).toEqual([]);
+    events.accepting = true;
+    now += 300_000;
+    expect(await controller.reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 300 });
+    expect(events.recorded.map((e) => e[2])).toEqual(['ProvisioningFailed']);
+    expect(metrics.seen.filter((m) => m.startsWith('provision '))).toEqual(['provision microk8s-hostpath failed']);
+  });
+
   it('says when Immediate binding had to use a tainted node', async () => {
     cache.classes.set('microk8s-hostpath', { ...wffc, volumeBindingMode: 'Immediate' });
     delete cache.claims.get('default/data')!.metadata!.annotations!['volume.kubernetes.io/selected-node'];

@@ -275,6 +275,39 @@ describe('EventRecorder budget (client-go spam filter and aggregator)', () => {
     expect(r.queued).toBe(0);
   });
 
+  it('a write dropped because the queue is full takes nothing of the object budget and is no repeat', async () => {
+    const api = new FakeEvents();
+    let open!: () => void;
+    api.gate = new Promise((res) => (open = res));
+    const metrics = createMetrics();
+    const r = recorder(api, { metrics, queueSize: 1, spamFilter: { burst: 3 }, aggregator: { maxEvents: 100 } });
+    // Another object's writes fill the queue (one in flight, one waiting); the claim's refusal is said 30 times.
+    const other: KubernetesObject = { ...claim, metadata: { ...claim.metadata, name: 'other', uid: 'u-other' } };
+    r.event(other, 'Normal', 'A', 'a');
+    r.event(other, 'Normal', 'B', 'b');
+    const tries = Array.from({ length: 30 }, () => r.event(claim, 'Warning', 'ProvisioningFailed', 'refused'));
+    expect(tries.every((t) => !t)).toBe(true);
+    expect(await dropped(metrics, 'queue_full')).toBe(30);
+    open();
+    await r.flush();
+    // Said once more after the queue drained: one Event, count 1, and the claim's budget of 3 is still whole.
+    for (const [reason, message] of [
+      ['ProvisioningFailed', 'refused'],
+      ['Provisioning', 'p'],
+      ['ProvisioningSucceeded', 's'],
+    ] as const) {
+      expect(r.event(claim, reason === 'ProvisioningFailed' ? 'Warning' : 'Normal', reason, message)).toBe(true);
+      await r.flush();
+    }
+    const created = api.calls.filter((c) => c.op === 'create' && c.body.involvedObject.name === claim.metadata?.name);
+    expect(created.map((c) => (c.op === 'create' ? [c.body.reason, c.body.count] : []))).toEqual([
+      ['ProvisioningFailed', 1],
+      ['Provisioning', 1],
+      ['ProvisioningSucceeded', 1],
+    ]);
+    expect(await dropped(metrics, 'spam_filter')).toBe(0);
+  });
+
   it('counts failed writes as api_error', async () => {
     const api = new FakeEvents();
     api.failCreate = new Error('connection refused');

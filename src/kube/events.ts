@@ -168,6 +168,12 @@ export class EventRecorder {
     const namespace = objectNamespace === '' ? 'default' : objectNamespace;
     const truncated = rawMessage.length > MAX_MESSAGE ? `${rawMessage.slice(0, MAX_MESSAGE - 3)}...` : rawMessage;
     const objectKey = JSON.stringify([obj.kind, obj.apiVersion, objectNamespace, name, meta.uid]);
+    // A full queue drops the Event before it is de-duplicated or takes a token of the object's budget: the caller may
+    // say it again later (a refusal does), and that retry must not count as a repeat or spend the object's budget.
+    if (this.queue.length >= this.queueSize) {
+      this.drop('queue_full', reason, obj);
+      return false;
+    }
     const nowMs = this.mono();
     const now = this.opts.now?.() ?? new Date();
 
@@ -218,10 +224,6 @@ export class EventRecorder {
       pending.lastTimestamp = now;
       pending.message = message;
       return true;
-    }
-    if (this.queue.length >= this.queueSize) {
-      this.drop('queue_full', reason, obj);
-      return false;
     }
     const write: Write = { op, entry, obj, type, reason, message, count: entry.count, lastTimestamp: now };
     if (op === 'create') entry.created = true;
