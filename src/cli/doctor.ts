@@ -358,17 +358,26 @@ export function formatJson(findings: readonly Finding[]): string {
   return `${JSON.stringify(report, null, 2)}\n`;
 }
 
-/** Wraps `text` at word boundaries to `width` columns; continuation lines start with `indent`. */
+/**
+ * Wraps `text` at word boundaries to `width` columns; continuation lines start with `indent`. A word longer than a
+ * line (a 253-character claim or node name) is cut across lines, so no line is ever wider than `width`.
+ */
 function wrap(text: string, width: number, indent: string): string[] {
   const out: string[] = [];
   let line = '';
   for (const word of text.split(' ')) {
-    if (line && line.length + 1 + word.length > width) {
+    if (line === '' || line === indent) line += word;
+    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
+    else {
       out.push(line);
       line = indent + word;
-    } else line = line ? `${line} ${word}` : word;
+    }
+    while (line.length > width) {
+      out.push(line.slice(0, width));
+      line = indent + line.slice(width);
+    }
   }
-  if (line) out.push(line);
+  if (line !== '' && line !== indent) out.push(line);
   return out;
 }
 
