@@ -864,23 +864,6 @@ describe('sweepLeftoverHelpers', () => {
     expect(leftoverReason(helper, cache, ['microk8s.io/hostpath'], BASE)).toBe(reason);
   });
 
-  it('a create helper of a claim being deleted is a leftover', () => {
-    cache.claims.set('default/data', {
-      metadata: { name: 'data', namespace: 'default', uid: 'u1', deletionTimestamp: new Date(0) },
-    });
-    const helper: V1Pod = {
-      metadata: {
-        labels: { 'hostpath-provisioner.io/operation': 'create' },
-        annotations: {
-          'hostpath-provisioner.io/volume-name': 'pvc-u1',
-          'hostpath-provisioner.io/claim': 'default/data',
-          'hostpath-provisioner.io/claim-uid': 'u1',
-        },
-      },
-    };
-    expect(leftoverReason(helper, cache, ['microk8s.io/hostpath'], BASE)).toBe('claim default/data is being deleted');
-  });
-
   const createHelperOfData: V1Pod = {
     metadata: {
       labels: { 'hostpath-provisioner.io/operation': 'create' },
@@ -891,6 +874,15 @@ describe('sweepLeftoverHelpers', () => {
       },
     },
   };
+
+  it('a create helper of a claim being deleted is a leftover', () => {
+    cache.claims.set('default/data', {
+      metadata: { name: 'data', namespace: 'default', uid: 'u1', deletionTimestamp: new Date(0) },
+    });
+    expect(leftoverReason(createHelperOfData, cache, ['microk8s.io/hostpath'], BASE)).toBe(
+      'claim default/data is being deleted',
+    );
+  });
 
   it.each([
     ['still provisionable', (): void => undefined, undefined],
