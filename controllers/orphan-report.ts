@@ -137,7 +137,8 @@ export function firstReportDelaySeconds(intervalSeconds: number, random: number)
  * once. A base directory the helper cannot mount (its container never starts within the helper timeout: the list
  * helper mounts with hostPath type Directory, so an absent base directory looks like this) is skipped with an info
  * log and counts 0. A node whose helper fails otherwise keeps its previous count and is logged. Directories of a
- * provisioning in flight (helper done, PV not yet created) may be counted once.
+ * provisioning in flight (helper done, PV not yet created) may be counted once; the PVs are read from the cache after
+ * each listing, so volumes created while the report runs are not.
  *
  * @returns orphan names by node name (nodes whose listing failed are absent).
  */
@@ -158,7 +159,6 @@ export async function reportOrphanDirectories(deps: {
   readonly concurrency?: number;
 }): Promise<Map<string, string[]>> {
   const { cache, runner, logger } = deps;
-  const volumes = cache.volumes();
   const report = new Map<string, string[]>();
   const queue = new PQueue({ concurrency: deps.concurrency ?? ORPHAN_REPORT_CONCURRENCY });
   const listNode = async (node: V1Node): Promise<void> => {
@@ -167,7 +167,7 @@ export async function reportOrphanDirectories(deps: {
     const orphans: string[] = [];
     const usage = new Map<string, number>();
     let complete = true;
-    for (const base of basesToList(node, deps.defaultBase, deps.knownBases, volumes)) {
+    for (const base of basesToList(node, deps.defaultBase, deps.knownBases, cache.volumes())) {
       try {
         const result = await runner.run(
           {
@@ -197,7 +197,9 @@ export async function reportOrphanDirectories(deps: {
           complete = false;
           log.warn({ base }, 'volume usage incomplete: du failed or ran out of time (sizes measured are kept)');
         }
-        const found = orphanDirectories(listed.names, base, node, volumes, deps.knownBases);
+        // The PVs as the cache has them now, after the listing: a report can run for minutes (nodes listed a few at
+        // a time, helpers waiting up to their timeout), and a volume provisioned meanwhile is no orphan.
+        const found = orphanDirectories(listed.names, base, node, cache.volumes(), deps.knownBases);
         if (found.length > 0) {
           log.warn(
             { base, count: found.length, directories: found.slice(0, LOGGED_NAMES) },

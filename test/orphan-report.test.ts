@@ -214,7 +214,7 @@ describe('reportOrphanDirectories', () => {
         setCount: (n, c) => counts.set(n, c),
         logger: silentLogger,
       });
-    return { run, counts, kube };
+    return { run, counts, kube, cache };
   }
 
   it('counts the directories no PV points to, per node, and deletes its helper', async () => {
@@ -224,6 +224,18 @@ describe('reportOrphanDirectories', () => {
     expect(counts.get('w1')).toBe(2);
     expect(kube.calls.map((c) => c[0])).toContain('deletePod');
     expect(kube.calls.map((c) => c[0])).not.toContain('createVolume');
+  });
+
+  it('reads the PVs after the listing: a volume provisioned while the report ran is no orphan', async () => {
+    const { run, counts, kube, cache } = setup('ns-a-pvc-a\nns-b-pvc-b\nstray\n');
+    const created = kube.onPodCreated;
+    kube.onPodCreated = (pod) => {
+      // The volume's PV arrives in the cache while the list helper runs (the report started before it existed).
+      cache.pvs.set('pvc-b', pv('pvc-b', `${BASE}/ns-b-pvc-b`, 'w1-h'));
+      created(pod);
+    };
+    expect((await run()).get('w1')).toEqual([`${BASE}/stray`]);
+    expect(counts.get('w1')).toBe(1);
   });
 
   it('lists at most 4 nodes at once', async () => {
