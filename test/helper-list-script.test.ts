@@ -8,7 +8,12 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { HELPER_SCRIPTS, LIST_USAGE_INCOMPLETE, LIST_USAGE_MARKER } from '../src/domain/helper-pod.js';
+import {
+  HELPER_SCRIPTS,
+  LIST_LINE_BREAK_NAME,
+  LIST_USAGE_INCOMPLETE,
+  LIST_USAGE_MARKER,
+} from '../src/domain/helper-pod.js';
 import { parseListOutput } from '../controllers/orphan-report.js';
 
 const root = mkdtempSync(join(tmpdir(), 'hpp-list-script-'));
@@ -49,6 +54,23 @@ describe.each(toolsets)('the list script with %s', (toolset, path) => {
     expect([...parsed.usedBytes.keys()].sort()).toEqual(['.hidden', 'ns-a-pvc-1', 'with space']);
     // du counts blocks: at least the 256 KiB written, and a little more for the directory itself.
     expect(parsed.usedBytes.get('ns-a-pvc-1')).toBeGreaterThanOrEqual(256 * 1024);
+    expect(parsed.usedBytes.get('ns-a-pvc-1')).toBeLessThan(1024 * 1024);
+    expect(parsed.complete).toBe(true);
+  });
+
+  it('a name with a line break reads as one marker line and is never measured: it cannot forge a size or a name', () => {
+    const base = join(root, `base-${++n}`);
+    mkdirSync(join(base, 'ns-a-pvc-1'), { recursive: true });
+    writeFileSync(join(base, 'ns-a-pvc-1', 'data'), Buffer.alloc(64 * 1024, 1));
+    // Sorted after the real volume, each would otherwise give it a size of its choosing, or read as its name.
+    mkdirSync(join(base, 'zz\n99999999\tns-a-pvc-1'));
+    mkdirSync(join(base, 'zz\nns-a-pvc-1'));
+    writeFileSync(join(base, 'zz-file\nns-b-pvc-2'), 'x');
+    const run = list(path, base);
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+    const parsed = parseListOutput(run.stdout);
+    expect(parsed.names).toEqual(['ns-a-pvc-1', LIST_LINE_BREAK_NAME, LIST_LINE_BREAK_NAME, LIST_LINE_BREAK_NAME]);
+    expect([...parsed.usedBytes.keys()]).toEqual(['ns-a-pvc-1']);
     expect(parsed.usedBytes.get('ns-a-pvc-1')).toBeLessThan(1024 * 1024);
     expect(parsed.complete).toBe(true);
   });

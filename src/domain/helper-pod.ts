@@ -87,6 +87,11 @@ export const LINUX_CAPABILITIES = [
 export const LIST_USAGE_MARKER = '/usage';
 /** Line of the list helper's output after the sizes when du failed or ran out of time. */
 export const LIST_USAGE_INCOMPLETE = '/usage-incomplete';
+/**
+ * Line the list helper prints in place of an entry whose name holds a line break: printed as is, it would read as
+ * several names, or as a `du` line giving another volume a forged size. No PV's directory has such a name.
+ */
+export const LIST_LINE_BREAK_NAME = '/line-break';
 
 /**
  * Shell scripts run by the helper. The directory is passed as `$1` — never interpolated into the script — so no
@@ -105,7 +110,8 @@ export const LIST_USAGE_INCOMPLETE = '/usage-incomplete';
  * - delete: remove the leaf and everything in it (as root with CAP_DAC_OVERRIDE/CAP_FOWNER: files of any owner and
  *   mode), then check it is gone; a non-zero exit carries rm's stderr.
  * None writes outside the mounted base directory, so the container's root file system is read-only.
- * - list: print the name of every entry of the base directory itself, one per line (dot-files included), then the
+ * - list: print the name of every entry of the base directory itself, one per line (dot-files included; a name
+ *   holding a line break as {@link LIST_LINE_BREAK_NAME}, and never measured), then the
  *   line {@link LIST_USAGE_MARKER} and `du -sxk` of every directory entry that is not a symbolic link (KiB used, a
  *   tab, the name; on the base directory's file system only), limited to `$2` seconds (busybox `timeout`); when du
  *   fails or runs out of time, the line {@link LIST_USAGE_INCOMPLETE} follows the sizes it printed. Read only.
@@ -126,9 +132,11 @@ export const HELPER_SCRIPTS: Readonly<Record<HelperOperation, string>> = {
     'rm -rf -- "$d"; if [ -e "$d" ]; then echo "$d still exists after rm" >&2; exit 1; fi',
   list:
     'set -eu; d="$1"; t="$2"; cd -- "$d"; ' +
-    'for e in * .[!.]* ..?*; do if [ -e "$e" ] || [ -L "$e" ]; then printf "%s\\n" "$e"; fi; done; ' +
+    'for e in * .[!.]* ..?*; do if [ -e "$e" ] || [ -L "$e" ]; then ' +
+    `case "$e" in *"\n"*) printf "%s\\n" "${LIST_LINE_BREAK_NAME}";; *) printf "%s\\n" "$e";; esac; fi; done; ` +
     `printf "%s\\n" "${LIST_USAGE_MARKER}"; set --; ` +
-    'for e in * .[!.]* ..?*; do if [ -d "$e" ] && [ ! -L "$e" ]; then set -- "$@" "$e"; fi; done; ' +
+    'for e in * .[!.]* ..?*; do if [ -d "$e" ] && [ ! -L "$e" ]; then ' +
+    'case "$e" in *"\n"*) ;; *) set -- "$@" "$e";; esac; fi; done; ' +
     `if [ "$#" -gt 0 ]; then timeout "$t" du -sxk -- "$@" || printf "%s\\n" "${LIST_USAGE_INCOMPLETE}"; fi`,
 };
 
