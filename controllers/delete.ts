@@ -1,7 +1,7 @@
 import type { V1Node, V1PersistentVolume } from '@kubernetes/client-node';
 import { volumeClassName } from '../src/domain/class-name.js';
 import { VOLUME_FINALIZER } from '../src/domain/constants.js';
-import { checkBaseDirectory, checkRemovablePath } from '../src/domain/paths.js';
+import { checkBaseDirectory, checkRemovablePath, nodeBaseDirectory } from '../src/domain/paths.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
 import { helperPodName } from '../src/domain/names.js';
 import { decideVolume, volumeNode, volumePath, type VolumeDecision } from '../src/domain/volume.js';
@@ -70,11 +70,16 @@ export class DeleteController {
   }
 
   /**
-   * Base directories a PV may live in: PV_DIR and the valid `pvDir` of every StorageClass of ours that exists now.
+   * Base directories a PV may live in: PV_DIR, the valid `pvDir` of every StorageClass of ours that exists now, and —
+   * for a PV on `node` — that node's valid annotation `hostpath-provisioner.io/pv-dir`.
+   *
+   * @param node - the PV's node, when known.
    */
-  knownBaseDirectories(): string[] {
+  knownBaseDirectories(node?: V1Node): string[] {
     const { cache, settings } = this.deps;
     const bases = new Set([settings.defaultBaseDirectory]);
+    const own = node ? nodeBaseDirectory(node) : undefined;
+    if (own?.ok) bases.add(own.path);
     for (const sc of cache.storageClasses()) {
       if (!settings.provisionerNames.includes(sc.provisioner)) continue;
       const dir = sc.parameters?.pvDir;
@@ -145,13 +150,6 @@ export class DeleteController {
     };
 
     const path = volumePath(pv) ?? '';
-    const safe = checkRemovablePath(path, name, this.knownBaseDirectories());
-    const mismatch = safe.ok ? this.notItsOwnDirectory(pv, path) : undefined;
-    if (!safe.ok || mismatch) {
-      const reason = safe.ok ? mismatch : safe.reason;
-      fail(`refusing to remove the volume's directory: ${reason ?? ''}; the data is left in place`);
-      return { requeueAfterSeconds: SLOW_RECHECK_SECONDS };
-    }
     const pinned = volumeNode(pv); // node affinity, else (old addon PVs) the identity annotation's node name
     const hostname = pinned && 'hostname' in pinned ? pinned.hostname : pinned?.nodeName;
     // From the cache, else looked up live (by hostname label, then by name): a node missing from the cache for a
@@ -171,6 +169,15 @@ export class DeleteController {
         return;
       }
       fail(`${where}: the data in ${path} cannot be removed; the PV is kept and re-checked (node-gone-policy=keep)`);
+      return { requeueAfterSeconds: SLOW_RECHECK_SECONDS };
+    }
+    // Only under a known base directory (the node's own one included), only the PV's own directory. (A gone node's
+    // PV is not checked: no helper runs for it, and node-gone-policy=delete removes the PV object, never data.)
+    const safe = checkRemovablePath(path, name, this.knownBaseDirectories(node));
+    const mismatch = safe.ok ? this.notItsOwnDirectory(pv, path) : undefined;
+    if (!safe.ok || mismatch) {
+      const reason = safe.ok ? mismatch : safe.reason;
+      fail(`refusing to remove the volume's directory: ${reason ?? ''}; the data is left in place`);
       return { requeueAfterSeconds: SLOW_RECHECK_SECONDS };
     }
     const nodeName = node.metadata?.name ?? '';

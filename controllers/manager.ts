@@ -399,7 +399,7 @@ export class ProvisionerManager {
         cache: this.cache(),
         runner: this.runner,
         defaultBase: config.pvDir,
-        knownBases: this.deleter.knownBaseDirectories(),
+        knownBases: (node) => this.deleter.knownBaseDirectories(node),
         tolerationPolicy: config.tolerationPolicy,
         setCount: (node, count) => {
           metrics.orphanDirectories.set({ node }, count);

@@ -4,6 +4,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { LIST_USAGE_INCOMPLETE, LIST_USAGE_MARKER } from '../src/domain/helper-pod.js';
 import { shortHash } from '../src/domain/names.js';
+import { nodeBaseDirectory } from '../src/domain/paths.js';
 import { isLinuxNode, isReady } from '../src/domain/node-choice.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
 import { volumeOnNode, volumePath } from '../src/domain/volume.js';
@@ -84,8 +85,9 @@ export function parseListOutput(output: string): ListOutput {
 }
 
 /**
- * Base directories to list on a node: PV_DIR everywhere, plus every other known base directory that holds a PV
- * pinned to that node (a class's `pvDir` is not looked for on nodes that never had a volume of it).
+ * Base directories to list on a node: PV_DIR everywhere, the node's own (annotation `hostpath-provisioner.io/pv-dir`)
+ * when valid, plus every other known base directory that holds a PV pinned to that node (a class's `pvDir` is not
+ * looked for on nodes that never had a volume of it).
  */
 export function basesToList(
   node: V1Node,
@@ -94,6 +96,8 @@ export function basesToList(
   volumes: readonly V1PersistentVolume[],
 ): string[] {
   const bases = new Set([defaultBase]);
+  const own = nodeBaseDirectory(node);
+  if (own?.ok) bases.add(own.path);
   for (const pv of volumes) {
     const path = volumePath(pv);
     if (path === undefined || !volumeOnNode(pv, node)) continue;
@@ -146,7 +150,8 @@ export async function reportOrphanDirectories(deps: {
   readonly cache: ClusterCache;
   readonly runner: HelperRunner;
   readonly defaultBase: string;
-  readonly knownBases: readonly string[];
+  /** Every known base directory for volumes on a node (PV_DIR, our classes' `pvDir`, the node's own). */
+  readonly knownBases: (node: V1Node) => readonly string[];
   readonly tolerationPolicy: TolerationPolicy;
   readonly setCount: (node: string, count: number) => void;
   /**
@@ -167,7 +172,8 @@ export async function reportOrphanDirectories(deps: {
     const orphans: string[] = [];
     const usage = new Map<string, number>();
     let complete = true;
-    for (const base of basesToList(node, deps.defaultBase, deps.knownBases, cache.volumes())) {
+    const knownBases = deps.knownBases(node);
+    for (const base of basesToList(node, deps.defaultBase, knownBases, cache.volumes())) {
       try {
         const result = await runner.run(
           {
@@ -199,7 +205,7 @@ export async function reportOrphanDirectories(deps: {
         }
         // The PVs as the cache has them now, after the listing: a report can run for minutes (nodes listed a few at
         // a time, helpers waiting up to their timeout), and a volume provisioned meanwhile is no orphan.
-        const found = orphanDirectories(listed.names, base, node, cache.volumes(), deps.knownBases);
+        const found = orphanDirectories(listed.names, base, node, cache.volumes(), knownBases);
         if (found.length > 0) {
           log.warn(
             { base, count: found.length, directories: found.slice(0, LOGGED_NAMES) },

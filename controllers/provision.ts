@@ -5,7 +5,7 @@ import { decideClaim } from '../src/domain/claim.js';
 import { claimClassName } from '../src/domain/class-name.js';
 import { helperPodName, volumeDirectoryName, volumeNameForClaim } from '../src/domain/names.js';
 import { chooseNodeForImmediate, describeSkippedNodes } from '../src/domain/node-choice.js';
-import { effectiveReclaimPolicy, type ReclaimPolicy } from '../src/domain/storage-class.js';
+import { baseDirectoryOnNode, effectiveReclaimPolicy, type ReclaimPolicy } from '../src/domain/storage-class.js';
 import {
   formatTaint,
   helperTolerations,
@@ -226,6 +226,9 @@ export class ProvisionController {
       tolerations = helperTolerations(settings.tolerationPolicy, node.spec?.taints ?? []);
     }
 
+    // The node's own directory (a class with pvDirFromNode), refused before any helper when the annotation is bad.
+    const base = baseDirectoryOnNode(decision.parameters, node);
+    if (!base.ok) return refuse(base.reason);
     const helpers = this.deps.helpers;
     if (!helpers.isTracking('create', volumeName)) {
       events.event(claim, 'Normal', 'Provisioning', `External provisioner is provisioning volume for claim "${key}"`);
@@ -236,7 +239,7 @@ export class ProvisionController {
         operation: 'create',
         volumeName,
         node,
-        baseDirectory: decision.parameters.baseDirectory,
+        baseDirectory: base.path,
         directoryName,
         tolerations,
         claim: { key, uid },
@@ -263,7 +266,7 @@ export class ProvisionController {
     const pv = buildVolume({
       claim,
       volumeName,
-      path: `${decision.parameters.baseDirectory}/${directoryName}`,
+      path: `${base.path}/${directoryName}`,
       nodeHostname: hostname,
       reclaimPolicy,
       volumeType: decision.parameters.volumeType,

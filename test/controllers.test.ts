@@ -404,6 +404,40 @@ describe('ProvisionController', () => {
     expect(events.recorded.map((e) => e[2])).toEqual(['Provisioning', 'ProvisioningSucceeded']);
   });
 
+  it('pvDirFromNode: the volume goes to the base directory the node’s annotation gives', async () => {
+    cache.classes.set('microk8s-hostpath', { ...wffc, parameters: { pvDir: '/srv/class', pvDirFromNode: 'true' } });
+    const annotated = node('w1', { taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }] });
+    annotated.metadata!.annotations = { 'hostpath-provisioner.io/pv-dir': '/mnt/nvme' };
+    cache.nodeMap.set('w1', annotated);
+    kubelet({ phase: 'Succeeded' });
+    let helper: V1Pod | undefined;
+    const finish = kube.onPodCreated;
+    kube.onPodCreated = (pod) => {
+      helper = pod;
+      finish(pod);
+    };
+    await settle(provision(), 'default/data');
+    expect(helper?.spec?.volumes?.[0]?.hostPath?.path).toBe('/mnt/nvme');
+    expect(cache.pvs.get('pvc-u1')?.spec?.hostPath?.path).toBe('/mnt/nvme/default-data-pvc-u1');
+  });
+
+  it('pvDirFromNode and an invalid annotation: refused with the node and the annotation named, no helper', async () => {
+    cache.classes.set('microk8s-hostpath', { ...wffc, parameters: { pvDirFromNode: 'true' } });
+    const annotated = node('w1', { taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }] });
+    annotated.metadata!.annotations = { 'hostpath-provisioner.io/pv-dir': '/mnt/nvme/' };
+    cache.nodeMap.set('w1', annotated);
+    expect(await settle(provision(), 'default/data')).toEqual({ requeueAfterSeconds: 300 });
+    expect(kube.calls.map((c) => c[0])).toEqual(['getNode']);
+    expect(events.recorded).toEqual([
+      [
+        'data',
+        'Warning',
+        'ProvisioningFailed',
+        'node w1 has annotation hostpath-provisioner.io/pv-dir "/mnt/nvme/", which is not clean (empty component or trailing slash)',
+      ],
+    ]);
+  });
+
   it('refuses a block claim with an event, and touches nothing', async () => {
     const claim = cache.claims.get('default/data')!;
     claim.spec!.volumeMode = 'Block';
@@ -647,6 +681,30 @@ describe('DeleteController', () => {
     kubelet({ phase: 'Succeeded' });
     await settle(deleter(), 'pvc-u1');
     expect(kube.calls.map((c) => c[0])).toContain('deleteVolume');
+  });
+
+  it('accepts the base directory of the volume’s node (its pv-dir annotation), and no other node’s', async () => {
+    cache.pvs.set('pvc-u1', released({}, '/mnt/nvme/default-data-pvc-u1'));
+    const other = node('w2');
+    other.metadata!.annotations = { 'hostpath-provisioner.io/pv-dir': '/mnt/nvme' };
+    cache.nodeMap.set('w2', other);
+    await settle(deleter(), 'pvc-u1');
+    expect(kube.calls.map((c) => c[0])).toEqual(['readVolume']);
+    expect(events.recorded[0]?.[3]).toMatch(
+      /^refusing to remove the volume's directory: path \/mnt\/nvme\/default-data-pvc-u1 is not directly under a known base directory/,
+    );
+    const own = cache.nodeMap.get('w1')!;
+    own.metadata!.annotations = { 'hostpath-provisioner.io/pv-dir': '/mnt/nvme' };
+    kubelet({ phase: 'Succeeded' });
+    await settle(deleter(), 'pvc-u1');
+    expect(kube.calls.map((c) => c[0])).toEqual([
+      'readVolume',
+      'readVolume',
+      'createPod',
+      'deletePod',
+      'deleteVolume',
+      'removeVolumeFinalizer',
+    ]);
   });
 
   it('node gone, policy keep: no helper, Warning, slow re-check', async () => {

@@ -1,7 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import type { V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import type { V1Node, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { decideClaim } from '../src/domain/claim.js';
-import { effectiveReclaimPolicy, parseClassParameters } from '../src/domain/storage-class.js';
+import {
+  baseDirectoryOnNode,
+  effectiveReclaimPolicy,
+  parseClassParameters,
+  type ClassParameters,
+} from '../src/domain/storage-class.js';
 
 const DEFAULT = '/var/snap/microk8s/common/default-storage';
 const NAMES = ['microk8s.io/hostpath'];
@@ -172,7 +177,7 @@ describe('decideClaim', () => {
         action: 'refuse',
         reason: 'bad_class',
         message:
-          'StorageClass microk8s-hostpath: unknown parameter "pvdir" (did you mean "pvDir"?); known: pvDir, volumeType, uid, gid, mode',
+          'StorageClass microk8s-hostpath: unknown parameter "pvdir" (did you mean "pvDir"?); known: pvDir, pvDirFromNode, volumeType, uid, gid, mode',
       },
     ],
     [
@@ -228,11 +233,74 @@ describe('parseClassParameters', () => {
     expect(parseClassParameters({ ...wffc, parameters: { a: '1', volumeType: 'nfs', pvDir: 'x' } }, DEFAULT)).toEqual({
       ok: false,
       problems: [
-        'unknown parameter "a"; known: pvDir, volumeType, uid, gid, mode',
+        'unknown parameter "a"; known: pvDir, pvDirFromNode, volumeType, uid, gid, mode',
         'parameter pvDir "x" is not an absolute path',
         'parameter volumeType "nfs" must be "hostPath" or "local"',
       ],
     });
+  });
+});
+
+describe('parseClassParameters: pvDirFromNode', () => {
+  const parse = (parameters: Record<string, string>) => parseClassParameters({ ...wffc, parameters }, DEFAULT);
+  const table: [string, Record<string, string>, boolean | string][] = [
+    ['unset', {}, false],
+    ['"true"', { pvDirFromNode: 'true' }, true],
+    ['"false"', { pvDirFromNode: 'false' }, false],
+    ['"True"', { pvDirFromNode: 'True' }, 'parameter pvDirFromNode "True" must be "true" or "false"'],
+    ['"yes"', { pvDirFromNode: 'yes' }, 'parameter pvDirFromNode "yes" must be "true" or "false"'],
+  ];
+  it.each(table)('%s', (_name, parameters, expected) => {
+    if (typeof expected === 'string') expect(parse(parameters)).toEqual({ ok: false, problems: [expected] });
+    else expect(parse(parameters)).toMatchObject({ ok: true, parameters: { baseFromNode: expected } });
+  });
+});
+
+describe('baseDirectoryOnNode', () => {
+  const node = (annotation?: string): V1Node => ({
+    metadata: {
+      name: 'gpu-1',
+      ...(annotation !== undefined ? { annotations: { 'hostpath-provisioner.io/pv-dir': annotation } } : {}),
+    },
+  });
+  const parameters = (baseFromNode: boolean): ClassParameters => ({
+    baseDirectory: '/srv/class',
+    baseFromNode,
+    volumeType: 'hostPath',
+    ownership: { uid: undefined, gid: undefined, mode: undefined },
+  });
+  const table: [string, boolean, string | undefined, ReturnType<typeof baseDirectoryOnNode>][] = [
+    ['opted in, annotated', true, '/mnt/nvme', { ok: true, path: '/mnt/nvme' }],
+    ['opted in, not annotated: the class directory', true, undefined, { ok: true, path: '/srv/class' }],
+    ['not opted in: the annotation is not read', false, '/mnt/nvme', { ok: true, path: '/srv/class' }],
+    ['not opted in, invalid annotation: not read either', false, 'rel', { ok: true, path: '/srv/class' }],
+    [
+      'opted in, relative annotation: refused, not replaced by the class directory',
+      true,
+      'mnt/nvme',
+      {
+        ok: false,
+        reason: 'node gpu-1 has annotation hostpath-provisioner.io/pv-dir "mnt/nvme", which is not an absolute path',
+      },
+    ],
+    [
+      'opted in, escaping annotation',
+      true,
+      '/mnt/../etc',
+      {
+        ok: false,
+        reason: 'node gpu-1 has annotation hostpath-provisioner.io/pv-dir "/mnt/../etc", which contains ".."',
+      },
+    ],
+    [
+      'opted in, empty annotation',
+      true,
+      '',
+      { ok: false, reason: 'node gpu-1 has annotation hostpath-provisioner.io/pv-dir "", which is empty' },
+    ],
+  ];
+  it.each(table)('%s', (_name, baseFromNode, annotation, expected) => {
+    expect(baseDirectoryOnNode(parameters(baseFromNode), node(annotation))).toEqual(expected);
   });
 });
 
@@ -246,7 +314,7 @@ describe('parseClassParameters: uid, gid, mode', () => {
   ])('accepts %s', (_name, parameters, ownership) => {
     expect(parse(parameters)).toEqual({
       ok: true,
-      parameters: { baseDirectory: DEFAULT, volumeType: 'hostPath', ownership },
+      parameters: { baseDirectory: DEFAULT, baseFromNode: false, volumeType: 'hostPath', ownership },
     });
   });
   it.each([

@@ -220,6 +220,15 @@ describe('diagnoseClasses', () => {
       ['default StorageClass', 'attention'],
     ]);
   });
+
+  it('says where a class with pvDirFromNode puts volumes', () => {
+    const perNode = { ...wfc, parameters: { pvDir: '/srv/data', pvDirFromNode: 'true' } };
+    expect(diagnoseClasses([perNode], NAMES, BASE)[0]).toEqual({
+      subject: 'StorageClass microk8s-hostpath',
+      status: 'ok',
+      summary: "WaitForFirstConsumer, reclaim Delete, base /srv/data (or the node's hostpath-provisioner.io/pv-dir)",
+    });
+  });
 });
 
 describe('diagnoseNode, diagnoseLease, diagnoseReleasedVolume, doctorExitCode', () => {
@@ -231,6 +240,26 @@ describe('diagnoseNode, diagnoseLease, diagnoseReleasedVolume, doctorExitCode', 
     });
     expect(diagnoseNode(node('x', {}, 'False'), 'node-taints').status).toBe('attention');
     expect(diagnoseNode(nodes.get('db')!, 'none').status).toBe('attention');
+  });
+
+  it('reads a node’s own base directory (pv-dir annotation), and says when it is invalid', () => {
+    const annotated = (dir: string): V1Node => ({
+      ...node('gpu-1'),
+      metadata: { name: 'gpu-1', annotations: { 'hostpath-provisioner.io/pv-dir': dir } },
+    });
+    expect(diagnoseNode(annotated('/mnt/nvme'), 'node-taints')).toEqual({
+      subject: 'node gpu-1',
+      status: 'ok',
+      summary:
+        'Ready; no taints; own base /mnt/nvme (classes with pvDirFromNode); a delete helper would carry 0 toleration(s)',
+    });
+    expect(diagnoseNode(annotated('/mnt/../etc'), 'node-taints')).toEqual({
+      subject: 'node gpu-1',
+      status: 'attention',
+      summary:
+        'Ready; no taints; node gpu-1 has annotation hostpath-provisioner.io/pv-dir "/mnt/../etc", which contains "..": claims of classes with pvDirFromNode are refused here',
+      fix: 'kubectl annotate --overwrite node gpu-1 hostpath-provisioner.io/pv-dir=<absolute clean path>',
+    });
   });
 
   it('reads the Lease', () => {

@@ -57,6 +57,16 @@ describe('orphanDirectories', () => {
     expect(basesToList(node('w1'), BASE, [BASE, '/mnt/usb'], volumes)).toEqual([BASE, '/mnt/usb']);
     expect(basesToList(node('w2'), BASE, [BASE, '/mnt/usb'], volumes)).toEqual([BASE]);
   });
+
+  it('lists a node’s own base directory (pv-dir annotation) when valid, PV or not', () => {
+    const annotated = (dir: string): V1Node => {
+      const n = node('w1');
+      n.metadata!.annotations = { 'hostpath-provisioner.io/pv-dir': dir };
+      return n;
+    };
+    expect(basesToList(annotated('/mnt/nvme'), BASE, [BASE], [])).toEqual([BASE, '/mnt/nvme']);
+    expect(basesToList(annotated('mnt/nvme'), BASE, [BASE], [])).toEqual([BASE]);
+  });
 });
 
 describe('orphanDirectories: nested base directories and old addon PVs', () => {
@@ -209,7 +219,7 @@ describe('reportOrphanDirectories', () => {
         cache,
         runner,
         defaultBase: BASE,
-        knownBases: [BASE],
+        knownBases: () => [BASE],
         tolerationPolicy: 'node-taints',
         setCount: (n, c) => counts.set(n, c),
         logger: silentLogger,
@@ -272,7 +282,7 @@ describe('reportOrphanDirectories', () => {
       cache,
       runner,
       defaultBase: BASE,
-      knownBases: [BASE],
+      knownBases: () => [BASE],
       tolerationPolicy: 'node-taints',
       setCount: () => undefined,
       logger: silentLogger,
@@ -324,7 +334,7 @@ describe('reportOrphanDirectories', () => {
       cache,
       runner,
       defaultBase: BASE,
-      knownBases: [BASE],
+      knownBases: () => [BASE],
       tolerationPolicy: 'node-taints',
       setCount: (n, c) => counts.set(n, c),
       logger: silentLogger,

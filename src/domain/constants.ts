@@ -37,6 +37,12 @@ export const ANN_HELPER_CLAIM_UID = 'hostpath-provisioner.io/claim-uid';
 export const ANN_HELPER_PATH = 'hostpath-provisioner.io/path';
 /** On delete helpers: the uid of the PV whose directory they remove (a helper outliving its PV object is never adopted). */
 export const ANN_HELPER_VOLUME_UID = 'hostpath-provisioner.io/volume-uid';
+/**
+ * Node annotation an administrator sets to give that node its own base directory of volumes (a data disk mounted
+ * elsewhere on it): read for classes with the parameter `pvDirFromNode: "true"`, and trusted as a base directory by
+ * deletion and the orphan report for volumes on that node. Validated like `pvDir`.
+ */
+export const ANN_NODE_PV_DIR = 'hostpath-provisioner.io/pv-dir';
 /** Label selector that finds every helper pod of ours. */
 export const HELPER_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
 /** Name of the helper pod's only container (its log is read on failure). */

@@ -11,12 +11,13 @@ import type {
   V1ScopedResourceSelectorRequirement,
   V1StorageClass,
 } from '@kubernetes/client-node';
-import { ANN_SELECTED_NODE } from './constants.js';
+import { ANN_NODE_PV_DIR, ANN_SELECTED_NODE } from './constants.js';
 import { decideClaim } from './claim.js';
 import { claimClassName } from './class-name.js';
 import { buildHelperPod } from './helper-pod.js';
 import { classifyHelper } from './helper-status.js';
 import { describeOwnership } from './ownership.js';
+import { nodeBaseDirectory } from './paths.js';
 import { parseClassParameters } from './storage-class.js';
 import {
   formatTaint,
@@ -97,7 +98,8 @@ export function diagnoseClasses(
       findings.push(
         ok(
           `StorageClass ${name}`,
-          `${mode}, reclaim ${reclaim}, base ${parsed.parameters.baseDirectory}${ownership ? `, ${ownership}` : ''}`,
+          `${mode}, reclaim ${reclaim}, base ${parsed.parameters.baseDirectory}` +
+            `${parsed.parameters.baseFromNode ? ` (or the node's ${ANN_NODE_PV_DIR})` : ''}${ownership ? `, ${ownership}` : ''}`,
         ),
       );
     }
@@ -146,8 +148,17 @@ export function diagnoseNode(node: V1Node, policy: TolerationPolicy): Finding {
     ...(pressure ? [pressure] : []),
     taints.length ? `taints ${taints.map(formatTaint).join(', ')}` : 'no taints',
   ];
+  const own = nodeBaseDirectory(node);
+  if (own?.ok) parts.push(`own base ${own.path} (classes with pvDirFromNode)`);
   if (!ready) {
     return attention(subject, parts.join('; '), 'helpers cannot run here until the kubelet reports Ready');
+  }
+  if (own && !own.ok) {
+    return attention(
+      subject,
+      `${parts.join('; ')}; ${own.reason}: claims of classes with pvDirFromNode are refused here`,
+      `kubectl annotate --overwrite node ${name} ${ANN_NODE_PV_DIR}=<absolute clean path>`,
+    );
   }
   if (policy === 'none' && untoleratedTaints(taints, []).length > 0) {
     return attention(

@@ -1,4 +1,6 @@
 import { posix } from 'node:path';
+import type { V1Node } from '@kubernetes/client-node';
+import { ANN_NODE_PV_DIR } from './constants.js';
 
 /** Longest path component Linux file systems accept (NAME_MAX), bytes. */
 const MAX_COMPONENT_BYTES = 255;
@@ -40,6 +42,25 @@ export function checkBaseDirectory(dir: string): PathCheck {
 }
 
 /**
+ * The base directory a node gives itself with the annotation {@link ANN_NODE_PV_DIR}, checked like `pvDir`
+ * ({@link checkBaseDirectory}).
+ *
+ * @param node - the node.
+ * @returns undefined when the node has no such annotation; else the directory, or why it is refused (a sentence
+ *   naming the node and the annotation, for an Event).
+ */
+export function nodeBaseDirectory(node: V1Node): PathCheck | undefined {
+  const dir = node.metadata?.annotations?.[ANN_NODE_PV_DIR];
+  if (dir === undefined) return undefined;
+  const check = checkBaseDirectory(dir);
+  if (check.ok) return check;
+  return {
+    ok: false,
+    reason: `node ${node.metadata?.name ?? ''} has annotation ${ANN_NODE_PV_DIR} ${JSON.stringify(dir)}, which ${check.reason}`,
+  };
+}
+
+/**
  * Whether a volume directory may be removed: it must be a direct child of one of the known base directories,
  * not a base directory itself, and its last component must end with `-<PV name>` (the layout
  * `<namespace>-<claim>-<pv>` that we and the addon write; a hand-made PV `keep` at `<base>/keep` is not ours to remove). Anything else — `/`, a path
@@ -48,7 +69,8 @@ export function checkBaseDirectory(dir: string): PathCheck {
  *
  * @param path - the PV's hostPath or local path.
  * @param volumeName - the PV's name.
- * @param knownBases - base directories (already validated): PV_DIR and the `pvDir` of our StorageClasses.
+ * @param knownBases - base directories (already validated): PV_DIR, the `pvDir` of our StorageClasses and the
+ *   {@link ANN_NODE_PV_DIR} of the volume's node.
  * @returns the path and the base directory it lives in, or why it is refused.
  */
 export function checkRemovablePath(

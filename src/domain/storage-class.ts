@@ -1,6 +1,7 @@
 import type { V1StorageClass } from '@kubernetes/client-node';
 import { parseId, parseMode, type DirectoryOwnership } from './ownership.js';
-import { checkBaseDirectory } from './paths.js';
+import type { V1Node } from '@kubernetes/client-node';
+import { checkBaseDirectory, nodeBaseDirectory, type PathCheck } from './paths.js';
 
 /** Reclaim policies a provisioned PV can carry (Recycle is deprecated and not offered). */
 export type ReclaimPolicy = 'Delete' | 'Retain';
@@ -12,6 +13,11 @@ export type VolumeType = 'hostPath' | 'local';
 export interface ClassParameters {
   /** Base directory on the node (absolute, clean); `pvDir` or the provisioner's PV_DIR. */
   readonly baseDirectory: string;
+  /**
+   * `pvDirFromNode: "true"`: a node with the annotation `hostpath-provisioner.io/pv-dir` gets its volumes there
+   * instead of in {@link baseDirectory} (see {@link baseDirectoryOnNode}). False by default.
+   */
+  readonly baseFromNode: boolean;
   /** Volume source of the PV. */
   readonly volumeType: VolumeType;
   /** Owner, group and mode of each new volume directory (`uid`, `gid`, `mode`); all undefined by default. */
@@ -19,13 +25,13 @@ export interface ClassParameters {
 }
 
 /** The StorageClass parameter keys we accept. The addon knows only `pvDir`; the others are ours. */
-export const KNOWN_PARAMETERS = ['pvDir', 'volumeType', 'uid', 'gid', 'mode'] as const;
+export const KNOWN_PARAMETERS = ['pvDir', 'pvDirFromNode', 'volumeType', 'uid', 'gid', 'mode'] as const;
 
 /**
  * Parses and validates a StorageClass's `parameters` and `mountOptions`. Unlike the addon, which silently ignores
  * unknown keys (so a misspelt `pvdir` quietly used the default directory), every unknown key is an error.
- * `uid` and `gid` are decimal ids 0..4294967294, `mode` one to four octal digits (see ownership.ts); a bad value is
- * a problem like a bad `pvDir`, so the claim is refused before any helper runs.
+ * `uid` and `gid` are decimal ids 0..4294967294, `mode` one to four octal digits (see ownership.ts), `pvDirFromNode`
+ * "true" or "false"; a bad value is a problem like a bad `pvDir`, so the claim is refused before any helper runs.
  *
  * @param storageClass - the class.
  * @param defaultBaseDirectory - PV_DIR, used when the class sets no `pvDir`.
@@ -51,6 +57,10 @@ export function parseClassParameters(
     if (check.ok) baseDirectory = check.path;
     else problems.push(`parameter pvDir ${JSON.stringify(params.pvDir)} ${check.reason}`);
   }
+  const baseFromNode = params.pvDirFromNode === 'true';
+  if (params.pvDirFromNode !== undefined && !['true', 'false'].includes(params.pvDirFromNode)) {
+    problems.push(`parameter pvDirFromNode ${JSON.stringify(params.pvDirFromNode)} must be "true" or "false"`);
+  }
   let volumeType: VolumeType = 'hostPath';
   if (params.volumeType !== undefined) {
     if (params.volumeType === 'hostPath' || params.volumeType === 'local') volumeType = params.volumeType;
@@ -74,7 +84,21 @@ export function parseClassParameters(
   }
   return problems.length > 0
     ? { ok: false, problems }
-    : { ok: true, parameters: { baseDirectory, volumeType, ownership } };
+    : { ok: true, parameters: { baseDirectory, baseFromNode, volumeType, ownership } };
+}
+
+/**
+ * Base directory of a new volume of a class on a node: the node's annotation `hostpath-provisioner.io/pv-dir` when
+ * the class has `pvDirFromNode: "true"` and the node carries it, else the class's base directory (`pvDir` or PV_DIR).
+ * An invalid annotation is refused, never replaced by the class's directory: the administrator meant another disk.
+ *
+ * @param parameters - the class's parsed parameters.
+ * @param node - the node the volume goes to.
+ * @returns the directory, or why it is refused (a sentence naming the node and the annotation).
+ */
+export function baseDirectoryOnNode(parameters: ClassParameters, node: V1Node): PathCheck {
+  const fromNode = parameters.baseFromNode ? nodeBaseDirectory(node) : undefined;
+  return fromNode ?? { ok: true, path: parameters.baseDirectory };
 }
 
 /**

@@ -1,22 +1,31 @@
 /**
- * Ownership and mode of the volume directory (issue 17; local-path-provisioner's userPattern/groupPattern/
- * permPattern): a class with `uid`, `gid` and `mode` gets directories owned and moded as asked, writable by a
- * non-root pod through its fsGroup and closed to one outside the group; a class without them keeps the addon's 0777
- * root directory and helpers without CAP_CHOWN; an invalid value is refused before any helper runs.
+ * The class configuration local-path-provisioner users rely on (issue 17).
+ *
+ * Ownership and mode of the volume directory (its userPattern/groupPattern/permPattern): a class with `uid`, `gid`
+ * and `mode` gets directories owned and moded as asked, writable by a non-root pod through its fsGroup and closed to
+ * one outside the group; a class without them keeps the addon's 0777 root directory and helpers without CAP_CHOWN;
+ * an invalid value is refused before any helper runs.
+ *
+ * Per-node base directories (its nodePathMap): a class with `pvDirFromNode: "true"` puts a volume in the directory
+ * the node's `hostpath-provisioner.io/pv-dir` annotation gives, deletion removes it there; an invalid annotation is
+ * refused before any helper runs.
  */
-import { statSync } from 'node:fs';
-import { describe, expect, it } from '@jest/globals';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { provisionerSuite } from './support/suite.js';
 import { applyDefaultStorageClass } from './support/provisioner.js';
 import {
   applyStorageClass,
   claim,
   consumerPod,
+  core,
   createClaim,
   readClaim,
   volumeDirOnNode,
   waitForBound,
   waitForEvent,
+  waitForVolumeGone,
 } from './support/volumes.js';
 
 const NODE = 'hpp-plain';
@@ -35,11 +44,20 @@ const invalid = {
   parameters: { uid: 'www-data', mode: '0999' },
 };
 
+const perNode = {
+  metadata: { name: 'per-node' },
+  provisioner: 'microk8s.io/hostpath',
+  volumeBindingMode: 'WaitForFirstConsumer',
+  reclaimPolicy: 'Delete',
+  parameters: { pvDirFromNode: 'true' },
+};
+
 const suite = provisionerSuite('owner', {
   setup: async () => {
     await applyDefaultStorageClass();
     await applyStorageClass(owned);
     await applyStorageClass(invalid);
+    await applyStorageClass(perNode);
   },
 });
 
@@ -104,5 +122,50 @@ describe('ownership and mode of the volume directory', () => {
     );
     expect(helpers).toEqual([]);
     expect((await readClaim(suite.ns.name, 'refused')).status?.phase).toBe('Pending');
+  });
+});
+
+const PV_DIR_ANNOTATION = 'hostpath-provisioner.io/pv-dir';
+const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** Sets (or, with null, removes) NODE's pv-dir annotation. */
+async function annotateNode(dir: string | null): Promise<void> {
+  await core.patchNode({ name: NODE, body: { metadata: { annotations: { [PV_DIR_ANNOTATION]: dir } } } }, MERGE);
+}
+
+describe('per-node base directory: pvDirFromNode and the node’s pv-dir annotation', () => {
+  afterAll(() => annotateNode(null));
+
+  it('the volume is made in the node’s own directory, the pod’s file lands there, deletion removes it', async () => {
+    await annotateNode('/srv/nvme-data');
+    const ns = suite.ns.name;
+    await createClaim(ns, claim('fast', { className: 'per-node' }));
+    await suite.ns.createPod(consumerPod('fast-app', 'fast', 'echo on-nvme > /data/f', { node: NODE }));
+    const pv = await waitForBound(ns, 'fast');
+    await suite.ns.waitForPhase('fast-app', ['Succeeded']);
+    expect(pv.spec?.hostPath?.path).toBe(`/srv/nvme-data/${ns}-fast-${pv.metadata!.name!}`);
+    const dir = volumeDirOnNode(NODE, pv);
+    expect(readFileSync(`${dir}/f`, 'utf8')).toBe('on-nvme\n');
+    await core.deleteNamespacedPod({ name: 'fast-app', namespace: ns });
+    await suite.ns.waitForPodGone('fast-app');
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'fast', namespace: ns });
+    await waitForVolumeGone(pv.metadata!.name!);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('an invalid annotation: one ProvisioningFailed naming the node and the annotation, before any helper', async () => {
+    await annotateNode('srv/nvme-data');
+    const ns = suite.ns.name;
+    await createClaim(ns, claim('bad-node-dir', { className: 'per-node' }));
+    await suite.ns.createPod(consumerPod('bad-node-dir-app', 'bad-node-dir', 'true', { node: NODE }));
+    const event = await waitForEvent('PersistentVolumeClaim', 'bad-node-dir', ns, 'ProvisioningFailed');
+    expect(event.message).toBe(
+      `node ${NODE} has annotation ${PV_DIR_ANNOTATION} "srv/nvme-data", which is not an absolute path`,
+    );
+    const helpers = [...suite.helpers.seen.values()].filter(
+      (h) => h.metadata?.annotations?.['hostpath-provisioner.io/claim'] === `${ns}/bad-node-dir`,
+    );
+    expect(helpers).toEqual([]);
+    expect((await readClaim(ns, 'bad-node-dir')).status?.phase).toBe('Pending');
   });
 });
