@@ -4,7 +4,15 @@ import { VOLUME_FINALIZER } from '../src/domain/constants.js';
 import { checkBaseDirectory, checkRemovablePath, nodeBaseDirectory } from '../src/domain/paths.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
 import { helperPodName } from '../src/domain/names.js';
-import { decideVolume, volumeNode, volumePath, type VolumeDecision } from '../src/domain/volume.js';
+import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
+import {
+  decideVolume,
+  isSharedVolume,
+  sharedVolumeReachableFrom,
+  volumeNode,
+  volumePath,
+  type VolumeDecision,
+} from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
 import type {
@@ -156,7 +164,21 @@ export class DeleteController {
     // moment (informer lag, re-registration, a relabelled hostname) must not count as gone. (A cached node whose taints
     // are a moment old costs at most one helper that cannot be scheduled, retried with the taints as they are then.)
     let node: V1Node | undefined;
-    if (pinned && 'hostname' in pinned) {
+    const shared = isSharedVolume(pv);
+    if (shared) {
+      // Any node that mounts the shared file system may remove it (untainted first, then by name); once.
+      const choice = chooseNodeForImmediate({
+        nodes: cache.nodes().filter((n) => sharedVolumeReachableFrom(pv, n)),
+        volumeCounts: new Map(),
+      });
+      if (!choice.ok) {
+        fail(
+          `no Ready, schedulable Linux node matches the node affinity of this volume on a shared file system: the data in ${path} is kept and re-checked`,
+        );
+        return { requeueAfterSeconds: SLOW_RECHECK_SECONDS };
+      }
+      node = choice.node;
+    } else if (pinned && 'hostname' in pinned) {
       node = cache.nodeByHostname(pinned.hostname) ?? (await kube.findNode(pinned.hostname));
     } else if (pinned) {
       node = cache.node(pinned.nodeName) ?? (await kube.getNode(pinned.nodeName));
@@ -173,7 +195,7 @@ export class DeleteController {
     }
     // Only under a known base directory (the node's own one included), only the PV's own directory. (A gone node's
     // PV is not checked: no helper runs for it, and node-gone-policy=delete removes the PV object, never data.)
-    const safe = checkRemovablePath(path, name, this.knownBaseDirectories(node));
+    const safe = checkRemovablePath(path, name, this.knownBaseDirectories(shared ? undefined : node));
     const mismatch = safe.ok ? this.notItsOwnDirectory(pv, path) : undefined;
     if (!safe.ok || mismatch) {
       const reason = safe.ok ? mismatch : safe.reason;

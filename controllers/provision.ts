@@ -268,6 +268,9 @@ export class ProvisionController {
       volumeName,
       path: `${base.path}/${directoryName}`,
       nodeHostname: hostname,
+      ...(decision.parameters.sharedFileSystem
+        ? { shared: { allowedTopologies: storageClass?.allowedTopologies } }
+        : {}),
       reclaimPolicy,
       volumeType: decision.parameters.volumeType,
       provisionerName: decision.provisionerName,

@@ -6,13 +6,19 @@
  * one outside the group; a class without them keeps the addon's 0777 root directory and helpers without CAP_CHOWN;
  * an invalid value is refused before any helper runs.
  *
+ * Shared file system (its sharedFileSystemPath): a class with `sharedFileSystem: "true"` and allowedTopologies over a
+ * node label makes PVs pinned to the labelled nodes, not to one; one folder mounted into two stand-in nodes at the
+ * class's pvDir serves a ReadWriteMany claim to pods on both nodes, and its deletion runs one helper, once.
+ *
  * Per-node base directories (its nodePathMap): a class with `pvDirFromNode: "true"` puts a volume in the directory
  * the node's `hostpath-provisioner.io/pv-dir` annotation gives, deletion removes it there; an invalid annotation is
  * refused before any helper runs.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CLUSTER_DIR, nodePath } from './support/cluster.js';
 import { provisionerSuite } from './support/suite.js';
 import { applyDefaultStorageClass } from './support/provisioner.js';
 import {
@@ -52,12 +58,24 @@ const perNode = {
   parameters: { pvDirFromNode: 'true' },
 };
 
+const SHARED_LABEL = 'hpp.test/shared-fs';
+const SHARED_NODES = ['hpp-plain', 'hpp-gpu'];
+const shared = {
+  metadata: { name: 'shared-fs' },
+  provisioner: 'microk8s.io/hostpath',
+  volumeBindingMode: 'WaitForFirstConsumer',
+  reclaimPolicy: 'Delete',
+  parameters: { pvDir: '/srv/shared-fs', sharedFileSystem: 'true' },
+  allowedTopologies: [{ matchLabelExpressions: [{ key: SHARED_LABEL, values: ['yes'] }] }],
+};
+
 const suite = provisionerSuite('owner', {
   setup: async () => {
     await applyDefaultStorageClass();
     await applyStorageClass(owned);
     await applyStorageClass(invalid);
     await applyStorageClass(perNode);
+    await applyStorageClass(shared);
   },
 });
 
@@ -167,5 +185,66 @@ describe('per-node base directory: pvDirFromNode and the node’s pv-dir annotat
     );
     expect(helpers).toEqual([]);
     expect((await readClaim(ns, 'bad-node-dir')).status?.phase).toBe('Pending');
+  });
+});
+
+describe('shared file system: sharedFileSystem and allowedTopologies', () => {
+  const folder = join(CLUSTER_DIR, 'shared-fs');
+  const label = (value: string | null) =>
+    Promise.all(
+      SHARED_NODES.map((name) =>
+        core.patchNode({ name, body: { metadata: { labels: { [SHARED_LABEL]: value } } } }, MERGE),
+      ),
+    );
+  beforeAll(async () => {
+    // One folder "mounted" at /srv/shared-fs of both stand-in nodes (a link: the node agent bind-mounts its target).
+    mkdirSync(folder, { recursive: true });
+    for (const node of SHARED_NODES) {
+      const mountPoint = nodePath(node, '/srv/shared-fs');
+      mkdirSync(dirname(mountPoint), { recursive: true });
+      rmSync(mountPoint, { recursive: true, force: true });
+      symlinkSync(folder, mountPoint);
+    }
+    await label('yes');
+  });
+  afterAll(async () => {
+    await label(null);
+    for (const node of SHARED_NODES) rmSync(nodePath(node, '/srv/shared-fs'), { force: true });
+  });
+
+  it('a ReadWriteMany claim used by pods on two nodes at once; the PV pinned to the label; deleted once', async () => {
+    const ns = suite.ns.name;
+    await createClaim(ns, claim('both', { className: 'shared-fs', accessModes: ['ReadWriteMany'] }));
+    await suite.ns.createPod(consumerPod('both-writer', 'both', 'echo from-plain > /data/f', { node: 'hpp-plain' }));
+    const pv = await waitForBound(ns, 'both');
+    await suite.ns.waitForPhase('both-writer', ['Succeeded']);
+    expect(pv.spec?.nodeAffinity?.required?.nodeSelectorTerms).toEqual([
+      { matchExpressions: [{ key: SHARED_LABEL, operator: 'In', values: ['yes'] }] },
+    ]);
+    expect(pv.metadata?.annotations?.['hostpath-provisioner.io/shared-file-system']).toBe('true');
+    const taints = (await core.readNode({ name: 'hpp-gpu' })).spec?.taints ?? [];
+    await suite.ns.createPod(
+      consumerPod('both-reader', 'both', 'cat /data/f && echo from-gpu >> /data/f', {
+        node: 'hpp-gpu',
+        tolerations: taints.map((t) => ({ key: t.key, operator: 'Equal', value: t.value ?? '', effect: t.effect })),
+      }),
+    );
+    await suite.ns.waitForPhase('both-reader', ['Succeeded']);
+    expect(await suite.ns.podLog('both-reader')).toBe('from-plain\n');
+    const dir = join(folder, `${ns}-both-${pv.metadata!.name!}`);
+    expect(readFileSync(join(dir, 'f'), 'utf8')).toBe('from-plain\nfrom-gpu\n');
+
+    for (const pod of ['both-writer', 'both-reader']) await core.deleteNamespacedPod({ name: pod, namespace: ns });
+    for (const pod of ['both-writer', 'both-reader']) await suite.ns.waitForPodGone(pod);
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'both', namespace: ns });
+    await waitForVolumeGone(pv.metadata!.name!);
+    expect(existsSync(dir)).toBe(false);
+    // One delete helper, on the untainted node that mounts it.
+    const deleters = [...suite.helpers.seen.values()].filter(
+      (h) => h.metadata?.name === `hostpath-delete-${pv.metadata!.name!}`,
+    );
+    expect(deleters.map((h) => h.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution)).toEqual(
+      [{ nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['hpp-plain'] }] }] }],
+    );
   });
 });

@@ -438,6 +438,23 @@ describe('ProvisionController', () => {
     ]);
   });
 
+  it('sharedFileSystem: the PV is pinned to the class’s allowedTopologies, not the node, and marked shared', async () => {
+    const topology = [{ matchLabelExpressions: [{ key: 'example.com/nfs', values: ['yes'] }] }];
+    cache.classes.set('microk8s-hostpath', {
+      ...wffc,
+      parameters: { pvDir: '/mnt/nfs', sharedFileSystem: 'true' },
+      allowedTopologies: topology,
+    });
+    kubelet({ phase: 'Succeeded' });
+    await settle(provision(), 'default/data');
+    const pv = cache.pvs.get('pvc-u1');
+    expect(pv?.spec?.hostPath?.path).toBe('/mnt/nfs/default-data-pvc-u1');
+    expect(pv?.spec?.nodeAffinity?.required?.nodeSelectorTerms).toEqual([
+      { matchExpressions: [{ key: 'example.com/nfs', operator: 'In', values: ['yes'] }] },
+    ]);
+    expect(pv?.metadata?.annotations?.['hostpath-provisioner.io/shared-file-system']).toBe('true');
+  });
+
   it('refuses a block claim with an event, and touches nothing', async () => {
     const claim = cache.claims.get('default/data')!;
     claim.spec!.volumeMode = 'Block';
@@ -705,6 +722,66 @@ describe('DeleteController', () => {
       'deleteVolume',
       'removeVolumeFinalizer',
     ]);
+  });
+
+  describe('a volume on a shared file system', () => {
+    /** A Released shared PV under the class's pvDir, pinned to nodes labelled example.com/nfs=yes. */
+    function sharedVolume(): V1PersistentVolume {
+      const pv = released({}, '/mnt/nfs/default-data-pvc-u1');
+      pv.metadata!.annotations!['hostpath-provisioner.io/shared-file-system'] = 'true';
+      pv.spec!.nodeAffinity = {
+        required: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'example.com/nfs', operator: 'In', values: ['yes'] }] }],
+        },
+      };
+      return pv;
+    }
+    beforeEach(() => {
+      cache.classes.set('nfs', {
+        metadata: { name: 'nfs' },
+        provisioner: 'microk8s.io/hostpath',
+        parameters: { pvDir: '/mnt/nfs', sharedFileSystem: 'true' },
+      });
+    });
+
+    it('is removed once, by a helper on a node that mounts it (untainted first), whatever node made it', async () => {
+      cache.pvs.set('pvc-u1', sharedVolume());
+      const labelled = (n: V1Node): V1Node => ({
+        ...n,
+        metadata: { ...n.metadata, labels: { ...n.metadata!.labels, 'example.com/nfs': 'yes' } },
+      });
+      cache.nodeMap.set('w1', labelled(cache.nodeMap.get('w1')!)); // tainted
+      cache.nodeMap.set('w2', labelled(node('w2')));
+      cache.nodeMap.set('w3', node('w3')); // does not mount it
+      let helper: V1Pod | undefined;
+      kubelet({ phase: 'Succeeded' }, 'w2');
+      const finish = kube.onPodCreated;
+      kube.onPodCreated = (pod) => {
+        helper = pod;
+        finish(pod);
+      };
+      await settle(deleter(), 'pvc-u1');
+      expect(helper?.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution).toEqual({
+        nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['w2'] }] }],
+      });
+      expect(helper?.spec?.volumes?.[0]?.hostPath?.path).toBe('/mnt/nfs');
+      expect(kube.calls.map((c) => c[0])).toEqual([
+        'readVolume',
+        'createPod',
+        'deletePod',
+        'deleteVolume',
+        'removeVolumeFinalizer',
+      ]);
+    });
+
+    it('no node mounts it now: kept, a Warning, a slow re-check; never node-gone-policy', async () => {
+      cache.pvs.set('pvc-u1', sharedVolume());
+      expect(await settle(deleter('delete'), 'pvc-u1')).toEqual({ requeueAfterSeconds: 300 });
+      expect(kube.calls.map((c) => c[0])).toEqual(['readVolume']);
+      expect(events.recorded[0]?.[3]).toBe(
+        'no Ready, schedulable Linux node matches the node affinity of this volume on a shared file system: the data in /mnt/nfs/default-data-pvc-u1 is kept and re-checked',
+      );
+    });
   });
 
   it('node gone, policy keep: no helper, Warning, slow re-check', async () => {

@@ -177,7 +177,7 @@ describe('decideClaim', () => {
         action: 'refuse',
         reason: 'bad_class',
         message:
-          'StorageClass microk8s-hostpath: unknown parameter "pvdir" (did you mean "pvDir"?); known: pvDir, pvDirFromNode, volumeType, uid, gid, mode',
+          'StorageClass microk8s-hostpath: unknown parameter "pvdir" (did you mean "pvDir"?); known: pvDir, pvDirFromNode, sharedFileSystem, volumeType, uid, gid, mode',
       },
     ],
     [
@@ -233,7 +233,7 @@ describe('parseClassParameters', () => {
     expect(parseClassParameters({ ...wffc, parameters: { a: '1', volumeType: 'nfs', pvDir: 'x' } }, DEFAULT)).toEqual({
       ok: false,
       problems: [
-        'unknown parameter "a"; known: pvDir, pvDirFromNode, volumeType, uid, gid, mode',
+        'unknown parameter "a"; known: pvDir, pvDirFromNode, sharedFileSystem, volumeType, uid, gid, mode',
         'parameter pvDir "x" is not an absolute path',
         'parameter volumeType "nfs" must be "hostPath" or "local"',
       ],
@@ -256,6 +256,53 @@ describe('parseClassParameters: pvDirFromNode', () => {
   });
 });
 
+describe('parseClassParameters: sharedFileSystem', () => {
+  const parse = (parameters: Record<string, string>, allowedTopologies?: V1StorageClass['allowedTopologies']) =>
+    parseClassParameters({ ...wffc, parameters, ...(allowedTopologies ? { allowedTopologies } : {}) }, DEFAULT);
+  const topology = [{ matchLabelExpressions: [{ key: 'example.com/nfs', values: ['yes'] }] }];
+  it.each([
+    ['"true"', { sharedFileSystem: 'true' }, undefined, { ok: true }],
+    ['"false"', { sharedFileSystem: 'false' }, undefined, { ok: true }],
+    ['local with allowedTopologies', { sharedFileSystem: 'true', volumeType: 'local' }, topology, { ok: true }],
+    [
+      'not a boolean',
+      { sharedFileSystem: 'nfs' },
+      undefined,
+      { ok: false, problems: ['parameter sharedFileSystem "nfs" must be "true" or "false"'] },
+    ],
+    [
+      'with pvDirFromNode',
+      { sharedFileSystem: 'true', pvDirFromNode: 'true' },
+      undefined,
+      {
+        ok: false,
+        problems: [
+          'parameters pvDirFromNode and sharedFileSystem exclude each other: a shared file system has one directory for every node',
+        ],
+      },
+    ],
+    [
+      'local without allowedTopologies',
+      { sharedFileSystem: 'true', volumeType: 'local' },
+      undefined,
+      {
+        ok: false,
+        problems: [
+          'parameter volumeType "local" with sharedFileSystem needs allowedTopologies naming the nodes that mount it (a local PV must have node affinity)',
+        ],
+      },
+    ],
+  ])('%s', (_name, parameters, allowedTopologies, expected) => {
+    const parsed = parse(parameters, allowedTopologies);
+    if (expected.ok) {
+      expect(parsed).toMatchObject({
+        ok: true,
+        parameters: { sharedFileSystem: parameters.sharedFileSystem === 'true' },
+      });
+    } else expect(parsed).toEqual(expected);
+  });
+});
+
 describe('baseDirectoryOnNode', () => {
   const node = (annotation?: string): V1Node => ({
     metadata: {
@@ -266,6 +313,7 @@ describe('baseDirectoryOnNode', () => {
   const parameters = (baseFromNode: boolean): ClassParameters => ({
     baseDirectory: '/srv/class',
     baseFromNode,
+    sharedFileSystem: false,
     volumeType: 'hostPath',
     ownership: { uid: undefined, gid: undefined, mode: undefined },
   });
@@ -314,7 +362,13 @@ describe('parseClassParameters: uid, gid, mode', () => {
   ])('accepts %s', (_name, parameters, ownership) => {
     expect(parse(parameters)).toEqual({
       ok: true,
-      parameters: { baseDirectory: DEFAULT, baseFromNode: false, volumeType: 'hostPath', ownership },
+      parameters: {
+        baseDirectory: DEFAULT,
+        baseFromNode: false,
+        sharedFileSystem: false,
+        volumeType: 'hostPath',
+        ownership,
+      },
     });
   });
   it.each([

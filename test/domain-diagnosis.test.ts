@@ -228,6 +228,10 @@ describe('diagnoseClasses', () => {
       status: 'ok',
       summary: "WaitForFirstConsumer, reclaim Delete, base /srv/data (or the node's hostpath-provisioner.io/pv-dir)",
     });
+    const shared = { ...wfc, parameters: { pvDir: '/mnt/nfs', sharedFileSystem: 'true' } };
+    expect(diagnoseClasses([shared], NAMES, BASE)[0]?.summary).toBe(
+      'WaitForFirstConsumer, reclaim Delete, base /mnt/nfs (a shared file system: volumes on no one node)',
+    );
   });
 });
 

@@ -1,11 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { V1Node, V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import {
   buildVolume,
   countVolumes,
   decideVolume,
+  isSharedVolume,
   volumeHostname,
   volumeNode,
+  volumeOnNode,
   volumePath,
 } from '../src/domain/volume.js';
 
@@ -95,6 +97,59 @@ describe('buildVolume', () => {
     expect(pv.spec?.hostPath).toBeUndefined();
     expect(pv.spec?.accessModes).toEqual(['ReadWriteOnce']);
     expect(pv.spec?.persistentVolumeReclaimPolicy).toBe('Retain');
+  });
+
+  describe('on a shared file system', () => {
+    const input = {
+      claim,
+      volumeName: 'pvc-u1',
+      path: '/mnt/nfs/default-data-pvc-u1',
+      nodeHostname: 'w1',
+      reclaimPolicy: 'Delete' as const,
+      volumeType: 'hostPath' as const,
+      provisionerName: 'microk8s.io/hostpath',
+      identity: 'm1',
+    };
+    const node = (name: string, labels: Record<string, string> = {}): V1Node => ({
+      metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
+    });
+
+    it('without allowedTopologies: no node affinity, marked shared, on no one node and on every node', () => {
+      const pv = buildVolume({ ...input, nodeHostname: '', shared: {} });
+      expect(pv.spec?.nodeAffinity).toBeUndefined();
+      expect(pv.metadata?.annotations).toEqual({
+        'pv.kubernetes.io/provisioned-by': 'microk8s.io/hostpath',
+        hostPathProvisionerIdentity: 'm1',
+        'hostpath-provisioner.io/shared-file-system': 'true',
+      });
+      expect(isSharedVolume(pv)).toBe(true);
+      // Not taken for an old addon PV without affinity (that one lives on its identity's node).
+      expect(volumeNode(pv)).toBeUndefined();
+      expect([volumeOnNode(pv, node('w1')), volumeOnNode(pv, node('m1'))]).toEqual([true, true]);
+    });
+
+    it('with allowedTopologies: pinned to the nodes with those labels, each term an In expression', () => {
+      const pv = buildVolume({
+        ...input,
+        shared: {
+          allowedTopologies: [
+            { matchLabelExpressions: [{ key: 'example.com/nfs', values: ['a', 'b'] }] },
+            { matchLabelExpressions: [] },
+          ],
+        },
+      });
+      expect(pv.spec?.nodeAffinity).toEqual({
+        required: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'example.com/nfs', operator: 'In', values: ['a', 'b'] }] }],
+        },
+      });
+      expect(volumeHostname(pv)).toBeUndefined();
+      expect([
+        volumeOnNode(pv, node('w1', { 'example.com/nfs': 'b' })),
+        volumeOnNode(pv, node('w2', { 'example.com/nfs': 'c' })),
+        volumeOnNode(pv, node('w3')),
+      ]).toEqual([true, false, false]);
+    });
   });
 
   it('refuses an empty node (the addon pinned PVs to "")', () => {

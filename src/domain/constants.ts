@@ -43,6 +43,12 @@ export const ANN_HELPER_VOLUME_UID = 'hostpath-provisioner.io/volume-uid';
  * deletion and the orphan report for volumes on that node. Validated like `pvDir`.
  */
 export const ANN_NODE_PV_DIR = 'hostpath-provisioner.io/pv-dir';
+/**
+ * PV annotation ("true") we write on volumes of a class with `sharedFileSystem: "true"`: the directory is on storage
+ * every node of the PV's node affinity (none: every node) mounts at the same path, so the PV is not pinned to one node
+ * and its delete helper may run on any of them.
+ */
+export const ANN_SHARED_FILE_SYSTEM = 'hostpath-provisioner.io/shared-file-system';
 /** Label selector that finds every helper pod of ours. */
 export const HELPER_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
 /** Name of the helper pod's only container (its log is read on failure). */

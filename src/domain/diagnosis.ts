@@ -99,7 +99,9 @@ export function diagnoseClasses(
         ok(
           `StorageClass ${name}`,
           `${mode}, reclaim ${reclaim}, base ${parsed.parameters.baseDirectory}` +
-            `${parsed.parameters.baseFromNode ? ` (or the node's ${ANN_NODE_PV_DIR})` : ''}${ownership ? `, ${ownership}` : ''}`,
+            `${parsed.parameters.baseFromNode ? ` (or the node's ${ANN_NODE_PV_DIR})` : ''}` +
+            `${parsed.parameters.sharedFileSystem ? ' (a shared file system: volumes on no one node)' : ''}` +
+            `${ownership ? `, ${ownership}` : ''}`,
         ),
       );
     }

@@ -18,6 +18,12 @@ export interface ClassParameters {
    * instead of in {@link baseDirectory} (see {@link baseDirectoryOnNode}). False by default.
    */
   readonly baseFromNode: boolean;
+  /**
+   * `sharedFileSystem: "true"`: the base directory is the same storage on every node that has it (NFS, CephFS, a
+   * cluster file system): PVs are not pinned to one node but to the class's `allowedTopologies` (none: every node),
+   * and any of those nodes may run the helpers. False by default.
+   */
+  readonly sharedFileSystem: boolean;
   /** Volume source of the PV. */
   readonly volumeType: VolumeType;
   /** Owner, group and mode of each new volume directory (`uid`, `gid`, `mode`); all undefined by default. */
@@ -25,13 +31,22 @@ export interface ClassParameters {
 }
 
 /** The StorageClass parameter keys we accept. The addon knows only `pvDir`; the others are ours. */
-export const KNOWN_PARAMETERS = ['pvDir', 'pvDirFromNode', 'volumeType', 'uid', 'gid', 'mode'] as const;
+export const KNOWN_PARAMETERS = [
+  'pvDir',
+  'pvDirFromNode',
+  'sharedFileSystem',
+  'volumeType',
+  'uid',
+  'gid',
+  'mode',
+] as const;
 
 /**
  * Parses and validates a StorageClass's `parameters` and `mountOptions`. Unlike the addon, which silently ignores
  * unknown keys (so a misspelt `pvdir` quietly used the default directory), every unknown key is an error.
  * `uid` and `gid` are decimal ids 0..4294967294, `mode` one to four octal digits (see ownership.ts), `pvDirFromNode`
- * "true" or "false"; a bad value is a problem like a bad `pvDir`, so the claim is refused before any helper runs.
+ * and `sharedFileSystem` "true" or "false" (not both true; a shared `local` volume needs `allowedTopologies`); a bad
+ * value is a problem like a bad `pvDir`, so the claim is refused before any helper runs.
  *
  * @param storageClass - the class.
  * @param defaultBaseDirectory - PV_DIR, used when the class sets no `pvDir`.
@@ -57,9 +72,19 @@ export function parseClassParameters(
     if (check.ok) baseDirectory = check.path;
     else problems.push(`parameter pvDir ${JSON.stringify(params.pvDir)} ${check.reason}`);
   }
-  const baseFromNode = params.pvDirFromNode === 'true';
-  if (params.pvDirFromNode !== undefined && !['true', 'false'].includes(params.pvDirFromNode)) {
-    problems.push(`parameter pvDirFromNode ${JSON.stringify(params.pvDirFromNode)} must be "true" or "false"`);
+  const flag = (key: 'pvDirFromNode' | 'sharedFileSystem'): boolean => {
+    const value = params[key];
+    if (value !== undefined && value !== 'true' && value !== 'false') {
+      problems.push(`parameter ${key} ${JSON.stringify(value)} must be "true" or "false"`);
+    }
+    return value === 'true';
+  };
+  const baseFromNode = flag('pvDirFromNode');
+  const sharedFileSystem = flag('sharedFileSystem');
+  if (baseFromNode && sharedFileSystem) {
+    problems.push(
+      'parameters pvDirFromNode and sharedFileSystem exclude each other: a shared file system has one directory for every node',
+    );
   }
   let volumeType: VolumeType = 'hostPath';
   if (params.volumeType !== undefined) {
@@ -79,12 +104,17 @@ export function parseClassParameters(
     gid: number('gid', parseId),
     mode: number('mode', parseMode),
   };
+  if (sharedFileSystem && volumeType === 'local' && (storageClass.allowedTopologies ?? []).length === 0) {
+    problems.push(
+      'parameter volumeType "local" with sharedFileSystem needs allowedTopologies naming the nodes that mount it (a local PV must have node affinity)',
+    );
+  }
   if ((storageClass.mountOptions ?? []).length > 0) {
     problems.push(`mountOptions ${JSON.stringify(storageClass.mountOptions)} are not supported by hostPath volumes`);
   }
   return problems.length > 0
     ? { ok: false, problems }
-    : { ok: true, parameters: { baseDirectory, baseFromNode, volumeType, ownership } };
+    : { ok: true, parameters: { baseDirectory, baseFromNode, sharedFileSystem, volumeType, ownership } };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { V1Node, V1PersistentVolume } from '@kubernetes/client-node';
 import { quantityToBytes } from './quantity.js';
-import { isOurVolume, volumeHostname, volumeNode, volumeOnNode, volumePath } from './volume.js';
+import { isOurVolume, isSharedVolume, volumeHostname, volumeNode, volumeOnNode, volumePath } from './volume.js';
 
 /** One series pair of hostpath_provisioner_volume_capacity_bytes / _used_bytes. */
 export interface VolumeUsageSeries {
@@ -43,7 +43,10 @@ export function volumeUsageSeries(
       namespace: ref.namespace ?? '',
       persistentvolumeclaim: ref.name,
       persistentvolume: name,
-      node: volumeHostname(pv) ?? (where && 'nodeName' in where ? where.nodeName : 'unknown'),
+      // A volume on a shared file system lives on no one node: its series has an empty node label.
+      node: isSharedVolume(pv)
+        ? ''
+        : (volumeHostname(pv) ?? (where && 'nodeName' in where ? where.nodeName : 'unknown')),
       capacityBytes,
       usedBytes: usedBytes.get(name),
     });

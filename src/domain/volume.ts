@@ -1,5 +1,18 @@
-import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Node } from '@kubernetes/client-node';
-import { ANN_PROVISIONED_BY, ANN_PROVISIONER_IDENTITY, LABEL_HOSTNAME, VOLUME_FINALIZER } from './constants.js';
+import type {
+  V1Node,
+  V1NodeSelectorTerm,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1TopologySelectorTerm,
+} from '@kubernetes/client-node';
+import {
+  ANN_PROVISIONED_BY,
+  ANN_PROVISIONER_IDENTITY,
+  ANN_SHARED_FILE_SYSTEM,
+  LABEL_HOSTNAME,
+  VOLUME_FINALIZER,
+} from './constants.js';
+import { termMatches } from './node-affinity.js';
 import { claimClassName, volumeClassName } from './class-name.js';
 import type { ReclaimPolicy, VolumeType } from './storage-class.js';
 
@@ -13,6 +26,11 @@ export interface VolumeSpecInput {
   readonly path: string;
   /** Value of the node's `kubernetes.io/hostname` label (not assumed equal to the node name). */
   readonly nodeHostname: string;
+  /**
+   * Set for a class with `sharedFileSystem`: the PV is pinned not to `nodeHostname` but to the class's
+   * `allowedTopologies` (none or empty: no node affinity at all), and marked {@link ANN_SHARED_FILE_SYSTEM}.
+   */
+  readonly shared?: { readonly allowedTopologies?: readonly V1TopologySelectorTerm[] | undefined };
   readonly reclaimPolicy: ReclaimPolicy;
   readonly volumeType: VolumeType;
   /** The provisioner name the claim asked for. */
@@ -41,7 +59,8 @@ export function nodeHostname(node: V1Node): string {
  * @throws Error when the node hostname is empty: a PV pinned to "" is the addon's bug we do not copy.
  */
 export function buildVolume(input: VolumeSpecInput): V1PersistentVolume {
-  if (input.nodeHostname === '') throw new Error('refusing to build a PV pinned to an empty node name');
+  if (input.nodeHostname === '' && !input.shared)
+    throw new Error('refusing to build a PV pinned to an empty node name');
   const { claim } = input;
   const storage = claim.spec?.resources?.requests?.storage;
   if (storage === undefined) throw new Error('claim requests no storage');
@@ -54,6 +73,7 @@ export function buildVolume(input: VolumeSpecInput): V1PersistentVolume {
       annotations: {
         [ANN_PROVISIONED_BY]: input.provisionerName,
         [ANN_PROVISIONER_IDENTITY]: input.identity,
+        ...(input.shared ? { [ANN_SHARED_FILE_SYSTEM]: 'true' } : {}),
       },
       ...(input.reclaimPolicy === 'Delete' ? { finalizers: [VOLUME_FINALIZER] } : {}),
     },
@@ -70,19 +90,56 @@ export function buildVolume(input: VolumeSpecInput): V1PersistentVolume {
         name: claim.metadata?.name ?? '',
         uid: claim.metadata?.uid ?? '',
       },
-      nodeAffinity: {
-        required: {
-          nodeSelectorTerms: [
-            { matchExpressions: [{ key: LABEL_HOSTNAME, operator: 'In', values: [input.nodeHostname] }] },
-          ],
-        },
-      },
+      ...volumeNodeAffinity(input),
       ...(input.volumeType === 'local'
         ? { local: { path: input.path } }
         : { hostPath: { path: input.path, type: 'DirectoryOrCreate' } }),
     },
   };
   return pv;
+}
+
+/**
+ * The node affinity of a new PV: its node's hostname; for a shared file system, the class's allowedTopologies as node
+ * selector terms (each `matchLabelExpressions` entry becomes an `In` expression, as the CSI external-provisioner
+ * translates topology), or none.
+ */
+function volumeNodeAffinity(input: VolumeSpecInput): Pick<NonNullable<V1PersistentVolume['spec']>, 'nodeAffinity'> {
+  if (input.shared) {
+    const terms: V1NodeSelectorTerm[] = (input.shared.allowedTopologies ?? [])
+      .map((t) => ({
+        matchExpressions: (t.matchLabelExpressions ?? []).map((e) => ({
+          key: e.key,
+          operator: 'In',
+          values: [...e.values],
+        })),
+      }))
+      .filter((t) => t.matchExpressions.length > 0);
+    return terms.length > 0 ? { nodeAffinity: { required: { nodeSelectorTerms: terms } } } : {};
+  }
+  return {
+    nodeAffinity: {
+      required: {
+        nodeSelectorTerms: [
+          { matchExpressions: [{ key: LABEL_HOSTNAME, operator: 'In', values: [input.nodeHostname] }] },
+        ],
+      },
+    },
+  };
+}
+
+/** Whether a PV is on a shared file system ({@link ANN_SHARED_FILE_SYSTEM} is "true"). */
+export function isSharedVolume(pv: V1PersistentVolume): boolean {
+  return pv.metadata?.annotations?.[ANN_SHARED_FILE_SYSTEM] === 'true';
+}
+
+/**
+ * Whether a node can reach a shared PV's directory: any term of the PV's required node affinity matches it, or the PV
+ * has none.
+ */
+export function sharedVolumeReachableFrom(pv: V1PersistentVolume, node: V1Node): boolean {
+  const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? [];
+  return terms.length === 0 || terms.some((t) => termMatches(t, node));
 }
 
 /** Path of a PV's directory: its hostPath or local path, or undefined for other volume sources. */
@@ -110,13 +167,14 @@ export function volumeHostname(pv: V1PersistentVolume): string | undefined {
  * ({@link volumeHostname}); or, for a PV with no node affinity at all — made by addon releases before node affinity
  * was added, on the provisioner's own node — the node *named* by its `hostPathProvisionerIdentity` annotation (the
  * addon wrote its NODE_NAME there). Undefined when neither says (an affinity we cannot read is never second-guessed
- * with the annotation).
+ * with the annotation), and for a shared PV ({@link isSharedVolume}): it lives on no one node.
  *
  * @returns `{ hostname }` to look up by hostname label, `{ nodeName }` to look up by node name, or undefined.
  */
 export function volumeNode(
   pv: V1PersistentVolume,
 ): { readonly hostname: string } | { readonly nodeName: string } | undefined {
+  if (isSharedVolume(pv)) return undefined;
   const hostname = volumeHostname(pv);
   if (hostname !== undefined) return { hostname };
   const identity = pv.metadata?.annotations?.[ANN_PROVISIONER_IDENTITY];
@@ -126,9 +184,11 @@ export function volumeNode(
 
 /**
  * Whether a PV's directory lives on `node`: its node affinity names the node's hostname, or — an old addon PV with no
- * node affinity — its identity annotation names the node ({@link volumeNode}).
+ * node affinity — its identity annotation names the node ({@link volumeNode}); a shared PV lives on every node that
+ * can reach it ({@link sharedVolumeReachableFrom}).
  */
 export function volumeOnNode(pv: V1PersistentVolume, node: V1Node): boolean {
+  if (isSharedVolume(pv)) return sharedVolumeReachableFrom(pv, node);
   const where = volumeNode(pv);
   if (where === undefined) return false;
   return 'hostname' in where ? where.hostname === nodeHostname(node) : where.nodeName === node.metadata?.name;
