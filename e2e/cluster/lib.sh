@@ -51,6 +51,7 @@ REAL_DIR="$STATE_DIR/real"
 REAL_NODE_NAMES=(hpp-real-plain hpp-real-gpu hpp-real-db)
 # The kubelet is cached like the control plane, keyed by its own module's go.sum.
 kubelet_bin_dir() { echo "$CACHE_ROOT/kubelet-$(sha256sum <"$CLUSTER_SCRIPTS/kubelet/go.sum" | cut -c1-16)"; }
+helm_bin_dir() { echo "$CACHE_ROOT/helm-$(sha256sum <"$CLUSTER_SCRIPTS/helm/go.sum" | cut -c1-16)"; }
 # A short id of this checkout: names of host-wide things (cgroups, bridges) so that clusters of other checkouts on the
 # same machine do not collide.
 checkout_id() { echo -n "$STATE_DIR" | sha256sum | cut -c1-6; }

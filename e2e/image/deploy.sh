@@ -7,8 +7,7 @@
 #   <kustomization>  manifests/base or manifests/overlays/microk8s (any kustomization with our Deployment)
 #   <namespace>      where that kustomization puts the Deployment (for the rollout wait)
 #
-# Builds the image (build.sh; a warm rebuild takes seconds) unless HPP_IMAGE_BUILT=1, imports dist/image.tar into the
-# containerd of every running real node, writes .cluster/deploy-<name of the kustomization>/kustomization.yaml, applies
+# Builds the image and imports it into the containerd of every running real node (import.sh), writes .cluster/deploy-<name of the kustomization>/kustomization.yaml, applies
 # it and waits for the rollout. That overlay changes only what this harness needs and a user does not: the API server
 # listens on 127.0.0.1 of this machine, so the pods use the host network, find the API server at 127.0.0.1 and serve
 # their metrics and probes on the node's address; and they are placed on the real nodes (node selector, tolerations
@@ -28,20 +27,7 @@ kubectl_() { "$STATE_DIR/bin/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 apiserver_port="$(sed -n 's/^APISERVER_PORT=//p' "$ENV_FILE")"
 [[ -n "$apiserver_port" ]] || { log "the cluster is not up (no APISERVER_PORT in .cluster/cluster.env)" >&2; exit 1; }
 
-sockets=()
-for name in "${REAL_NODE_NAMES[@]}"; do
-  socket="$REAL_DIR/$name/containerd/containerd.sock"
-  [[ -S "$socket" ]] && sockets+=("$socket")
-done
-((${#sockets[@]} > 0)) || { log "no real node is running (HPP_REAL_NODES=0?)" >&2; exit 1; }
-
-if [[ "${HPP_IMAGE_BUILT:-}" != 1 ]]; then
-  bash "$here/build.sh" >&2
-fi
-for socket in "${sockets[@]}"; do
-  ctr --address "$socket" -n k8s.io images import "$REPO_ROOT/dist/image.tar" >/dev/null
-done
-log "imported hostpath-provisioner:$version into ${#sockets[@]} real node(s)" >&2
+bash "$here/import.sh" >&2
 
 overlay="$STATE_DIR/deploy-$(basename "$kustomization")"
 mkdir -p "$overlay"
