@@ -27,7 +27,7 @@ import {
 const BEFORE = 400;
 const DURING = 200;
 /** How long the Lease is watched: long enough for several renew deadlines and the whole second burst. */
-const OBSERVE_SECONDS = 130;
+const OBSERVE_SECONDS = 80;
 const RENEW_DEADLINE_SECONDS = 10;
 
 const IMMEDIATE = 'avail-immediate';

@@ -2,7 +2,7 @@
 # Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl
 # into ${HPP_CACHE_DIR:-~/.cache/hostpath-provisioner}/bin-<hash of go.sum files>/
 # and point .cluster/bin at it. Does nothing when the binaries are already there.
-# A cold build takes about 6 minutes on 2 cores (more when other work shares them).
+# A cold build takes 6–13 minutes on 2 cores (the more, the more other work shares them).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LOG_PREFIX=build
@@ -47,7 +47,7 @@ start=$SECONDS
 ( while sleep 120; do log "  ... still compiling ($(( (SECONDS - start) / 60 )) min)"; done ) &
 ticker=$!
 
-log "cold build into $bin_dir (about 6 min on 2 cores)"
+log "cold build into $bin_dir (6–13 min on 2 cores)"
 
 [[ "$k8s_version" =~ ^v([0-9]+)\.([0-9]+)\. ]]
 major="${BASH_REMATCH[1]}" minor="${BASH_REMATCH[2]}"
