@@ -10,8 +10,8 @@ import { provisionerSuite } from './support/suite.js';
 
 const suite = provisionerSuite('idle');
 
-/** Longer than the server's bookmark interval (~60 s) and three times client-node's 30 s default timeout. */
-const IDLE_SECONDS = 95;
+/** Longer than the server's bookmark interval (~60 s) and twice client-node's 30 s default timeout. */
+const IDLE_SECONDS = 65;
 
 describe('idle informers', () => {
   it(
@@ -22,7 +22,7 @@ describe('idle informers', () => {
       await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
       const text = await suite.provisioner.metrics();
       expect(sumOf(text, 'hostpath_provisioner_informer_restarts_total')).toBe(before);
-      // With client-node's 30 s default every informer would have timed out and re-watched about three times.
+      // With client-node's 30 s default every informer would have timed out and re-watched about twice.
       expect(logLines(suite.provisioner, /watch idle timeout/).length - idleTimeoutsBefore).toBe(0);
       const ages = parseSamples(text).filter((s) => s.name === 'hostpath_provisioner_informer_last_event_age_seconds');
       expect(ages.map((s) => s.labels['resource']).sort()).toEqual([
