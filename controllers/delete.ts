@@ -4,7 +4,7 @@ import { VOLUME_FINALIZER } from '../src/domain/constants.js';
 import { checkBaseDirectory, checkRemovablePath, nodeBaseDirectory } from '../src/domain/paths.js';
 import { helperTolerations, type TolerationPolicy } from '../src/domain/tolerations.js';
 import { helperPodName } from '../src/domain/names.js';
-import { chooseNodeForImmediate } from '../src/domain/node-choice.js';
+import { chooseNodeForSharedDelete } from '../src/domain/node-choice.js';
 import {
   decideVolume,
   isSharedVolume,
@@ -15,6 +15,7 @@ import {
 } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
 import type { HelperRunner } from './helper-runner.js';
+import { RecentFailures } from './recent-failures.js';
 import type {
   ClusterCache,
   Clock,
@@ -62,6 +63,8 @@ export class DeleteController {
   private readonly started = new Map<string, number>();
   /** PV uids whose cleanup this process finished; the cache may still show them for a moment. */
   private readonly cleaned: Expectations;
+  /** Nodes where the delete helper of a shared volume failed recently, by PV name: the next try goes elsewhere. */
+  private readonly sharedFailures: RecentFailures;
 
   constructor(
     private readonly deps: {
@@ -75,6 +78,7 @@ export class DeleteController {
     },
   ) {
     this.cleaned = new Expectations(deps.clock);
+    this.sharedFailures = new RecentFailures(deps.clock);
   }
 
   /**
@@ -166,18 +170,17 @@ export class DeleteController {
     let node: V1Node | undefined;
     const shared = isSharedVolume(pv);
     if (shared) {
-      // Any node that mounts the shared file system may remove it (untainted first, then by name); once.
-      const choice = chooseNodeForImmediate({
-        nodes: cache.nodes().filter((n) => sharedVolumeReachableFrom(pv, n)),
-        volumeCounts: new Map(),
-      });
-      if (!choice.ok) {
+      // Any node that mounts the shared file system may remove it, once; one where it failed is tried last.
+      node = chooseNodeForSharedDelete(
+        cache.nodes().filter((n) => sharedVolumeReachableFrom(pv, n)),
+        this.sharedFailures.nodes(name),
+      );
+      if (!node) {
         fail(
-          `no Ready, schedulable Linux node matches the node affinity of this volume on a shared file system: the data in ${path} is kept and re-checked`,
+          `no Ready Linux node matches the node affinity of this volume on a shared file system: the data in ${path} is kept and re-checked`,
         );
         return { requeueAfterSeconds: SLOW_RECHECK_SECONDS };
       }
-      node = choice.node;
     } else if (pinned && 'hostname' in pinned) {
       node = cache.nodeByHostname(pinned.hostname) ?? (await kube.findNode(pinned.hostname));
     } else if (pinned) {
@@ -213,6 +216,7 @@ export class DeleteController {
         directoryName: safe.leaf,
         tolerations: helperTolerations(settings.tolerationPolicy, node.spec?.taints ?? []),
         volumeUid: uid,
+        ...(shared ? { sharedBase: true } : {}),
       },
       log,
     );
@@ -221,6 +225,7 @@ export class DeleteController {
       return { requeueAfterSeconds: step.requeueAfterSeconds };
     }
     const result = step.result;
+    if (!result.ok && shared) this.sharedFailures.failed(name, nodeName);
     if (!result.ok) {
       const message = `helper pod ${result.podName} on node ${nodeName} could not remove ${path} (${result.reason}): ${result.message}`;
       fail(message);

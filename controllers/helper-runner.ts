@@ -54,6 +54,8 @@ export interface HelperRequest {
   readonly ownership?: DirectoryOwnership;
   /** For delete helpers: the uid of the PV (read live just before); an existing helper is adopted only if it matches. */
   readonly volumeUid?: string;
+  /** The base directory is a shared file system's mount: it must exist on the node (see HelperPodInput). */
+  readonly sharedBase?: boolean;
 }
 
 /** Outcome of a helper run. On failure `message` says what happened (scheduler message, exit code and stderr). */
@@ -228,6 +230,7 @@ export class HelperRunner {
       ...(request.claim ? { claim: request.claim } : {}),
       ...(request.ownership ? { ownership: request.ownership } : {}),
       ...(request.volumeUid !== undefined ? { volumeUid: request.volumeUid } : {}),
+      ...(request.sharedBase ? { sharedBase: true } : {}),
     });
   }
 

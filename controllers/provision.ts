@@ -208,6 +208,7 @@ export class ProvisionController {
       storageClass?.allowedTopologies,
       logger,
       className,
+      (n) => baseDirectoryOnNode(decision.parameters, n).ok,
     );
     if (!node) return { requeueAfterSeconds: 30 };
     const nodeName = node.metadata?.name ?? '';
@@ -244,6 +245,7 @@ export class ProvisionController {
         tolerations,
         claim: { key, uid },
         ownership: decision.parameters.ownership,
+        ...(decision.parameters.sharedFileSystem ? { sharedBase: true } : {}),
       },
       log,
     );
@@ -375,6 +377,7 @@ export class ProvisionController {
     allowedTopologies: Parameters<typeof chooseNodeForImmediate>[0]['allowedTopologies'],
     logger: ReconcileContext['logger'],
     className = '',
+    usable: (node: V1Node) => boolean = () => true,
   ): Promise<V1Node | undefined> {
     const { cache, kube, events, settings } = this.deps;
     // While its helper is in progress the node was read live when the helper was made: the cache is enough.
@@ -402,8 +405,11 @@ export class ProvisionController {
       const name = node?.metadata?.name;
       if (name) counts.set(name, (counts.get(name) ?? 0) + 1);
     }
+    // Nodes whose own base directory is invalid (pvDirFromNode) are passed over while any other is left; if none is,
+    // the claim is refused with the annotation named.
+    const usableNodes = cache.nodes().filter(usable);
     const choice = chooseNodeForImmediate({
-      nodes: cache.nodes(),
+      nodes: usableNodes.length > 0 ? usableNodes : cache.nodes(),
       allowedTopologies,
       preferredNode: settings.identity,
       volumeCounts: counts,

@@ -5,7 +5,8 @@ export const RECENT_FAILURE_SECONDS = 600;
 
 /**
  * Remembers, per (StorageClass, node), when a create helper last failed there, so Immediate binding tries other
- * nodes for {@link RECENT_FAILURE_SECONDS} instead of the same broken node forever (review M4). Entries expire on
+ * nodes for {@link RECENT_FAILURE_SECONDS} instead of the same broken node forever (review M4); the delete
+ * reconciler keys it by PV name for volumes on a shared file system. Entries expire on
  * read; the map holds at most one entry per class and node.
  */
 export class RecentFailures {

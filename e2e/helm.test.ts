@@ -108,6 +108,16 @@ function template(values: object = {}): Map<string, Obj> {
   return objects(helm('template', RELEASE, CHART, '-f', file));
 }
 
+/** `helm template` with values that must be refused: it fails and renders nothing. */
+function templateFailure(values: object): { stderr: string } {
+  const file = join(helmHome, 'invalid.yaml');
+  writeFileSync(file, JSON.stringify(values));
+  const r = run(helmBin, ['template', RELEASE, CHART, '-f', file]);
+  expect(r.status).not.toBe(0);
+  expect(r.stdout).toBe('');
+  return r;
+}
+
 /** Expects the two renderings to hold the same objects, compared one by one (a failure names the object). */
 function expectSameObjects(actual: Map<string, Obj>, expected: Map<string, Obj>): void {
   expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
@@ -209,6 +219,11 @@ describe('the chart renders', () => {
           allowVolumeExpansion: false,
           parameters: { pvDirFromNode: true, volumeType: 'local' },
         },
+        {
+          name: 'nfs',
+          parameters: { pvDir: '/mnt/nfs', sharedFileSystem: 'true' },
+          allowedTopologies: [{ matchLabelExpressions: [{ key: 'example.com/nfs', values: ['yes'] }] }],
+        },
       ],
     });
     expect([...rendered.keys()].sort()).toEqual([
@@ -220,6 +235,7 @@ describe('the chart renders', () => {
       'ServiceAccount kube-system/storage',
       'StorageClass /fast',
       'StorageClass /keep',
+      'StorageClass /nfs',
     ]);
     const deployment = rendered.get('Deployment kube-system/storage') as unknown as {
       spec: {
@@ -278,7 +294,11 @@ describe('the chart renders', () => {
       parameters: { pvDirFromNode: 'true', volumeType: 'local' },
     });
     // The provisioner accepts the parameters the chart writes.
-    for (const name of ['fast', 'keep']) {
+    expect(rendered.get('StorageClass /nfs')).toMatchObject({
+      parameters: { pvDir: '/mnt/nfs', sharedFileSystem: 'true' },
+      allowedTopologies: [{ matchLabelExpressions: [{ key: 'example.com/nfs', values: ['yes'] }] }],
+    });
+    for (const name of ['fast', 'keep', 'nfs']) {
       expect(parseClassParameters(rendered.get(`StorageClass /${name}`) as never, '/data/volumes').ok).toBe(true);
     }
   });
@@ -306,14 +326,36 @@ describe('the chart renders', () => {
       { storageClasses: [{ name: 'x', parameters: { mode: 770 } }] },
       /mode/,
     ],
+    ['a uid beyond 4294967294', { storageClasses: [{ name: 'x', parameters: { uid: 4294967295 } }] }, /uid/],
+    ['pvDirFromNode "yes"', { storageClasses: [{ name: 'x', parameters: { pvDirFromNode: 'yes' } }] }, /pvDirFromNode/],
+    ['pvDir /', { pvDir: '/' }, /pvDir/],
+    ['a value that would inject YAML', { priorityClassName: 'x\n      hostPID: true' }, /priorityClassName/],
+    ['extraEnv setting PV_DIR a second time', { extraEnv: [{ name: 'PV_DIR', value: '/x' }] }, /extraEnv/],
   ])('refuses %s, naming it, before rendering anything', (_name, values, message) => {
-    const file = join(helmHome, 'invalid.yaml');
-    writeFileSync(file, JSON.stringify(values));
-    const r = run(helmBin, ['template', RELEASE, CHART, '-f', file]);
-    expect(r.status).not.toBe(0);
-    expect(r.stdout).toBe('');
+    const r = templateFailure(values);
     expect(r.stderr).toMatch(/values don't meet the specifications of the schema/);
     expect(r.stderr).toMatch(message);
+  });
+
+  it.each([
+    [
+      'a namespace of the cluster it would own (and delete on uninstall)',
+      { namespace: { name: 'kube-system', create: true } },
+      'namespace.name kube-system is a namespace of the cluster: set namespace.create to false',
+    ],
+    [
+      'two default classes',
+      {
+        storageClasses: [
+          { name: 'a', default: true },
+          { name: 'b', default: true },
+        ],
+      },
+      'storageClasses: a, b are all marked default; at most one may be',
+    ],
+    ['a class listed twice', { storageClasses: [{ name: 'a' }, { name: 'a' }] }, 'storageClasses: a is listed twice'],
+  ])('refuses %s, saying why', (_name, values, message) => {
+    expect(templateFailure(values).stderr).toContain(message);
   });
 });
 
@@ -346,6 +388,22 @@ describe('helm install, upgrade, uninstall on the test cluster', () => {
       }),
     );
   }
+  /** `helm install` or `helm upgrade` of the chart with the install's values, waiting for the rollout. */
+  const release = (verb: 'install' | 'upgrade'): string =>
+    helm(
+      verb,
+      RELEASE,
+      CHART,
+      '--kubeconfig',
+      kubeconfigPath(),
+      '--namespace',
+      'default',
+      '-f',
+      valuesFile(),
+      '--wait',
+      '--timeout',
+      '180s',
+    );
   const kc = loadKubeConfig();
   const apps = kc.makeApiClient(AppsV1Api);
 
@@ -378,20 +436,7 @@ describe('helm install, upgrade, uninstall on the test cluster', () => {
 
   it('installs: the pod from the image Ready, the chart’s class, a claim bound on the tainted real node', async () => {
     installValues();
-    helm(
-      'install',
-      RELEASE,
-      CHART,
-      '--kubeconfig',
-      kubeconfigPath(),
-      '--namespace',
-      'default',
-      '-f',
-      valuesFile(),
-      '--wait',
-      '--timeout',
-      '180s',
-    );
+    release('install');
     const deployment = await apps.readNamespacedDeployment({ namespace: NAMESPACE, name: RELEASE });
     expect(deployment.status?.readyReplicas).toBe(1);
     expect((await storage.readStorageClass({ name: CLASS })).allowVolumeExpansion).toBe(true);
@@ -407,20 +452,7 @@ describe('helm install, upgrade, uninstall on the test cluster', () => {
         ?.holderIdentity ?? '';
     const before = await holder();
     installValues([{ name: 'LOG_LEVEL', value: 'debug' }]);
-    helm(
-      'upgrade',
-      RELEASE,
-      CHART,
-      '--kubeconfig',
-      kubeconfigPath(),
-      '--namespace',
-      'default',
-      '-f',
-      valuesFile(),
-      '--wait',
-      '--timeout',
-      '180s',
-    );
+    release('upgrade');
     const pods = await core.listNamespacedPod({
       namespace: NAMESPACE,
       labelSelector: 'app.kubernetes.io/name=hostpath-provisioner',

@@ -455,6 +455,23 @@ describe('ProvisionController', () => {
     expect(pv?.metadata?.annotations?.['hostpath-provisioner.io/shared-file-system']).toBe('true');
   });
 
+  it('Immediate and pvDirFromNode: a node whose annotation is invalid is passed over while another is left', async () => {
+    const immediate = { ...wffc, volumeBindingMode: 'Immediate', parameters: { pvDirFromNode: 'true' } };
+    cache.classes.set('microk8s-hostpath', immediate);
+    const claim = cache.claims.get('default/data')!;
+    delete claim.metadata!.annotations!['volume.kubernetes.io/selected-node'];
+    const bad = node('m1'); // the provisioner's own node: preferred, but its directory is invalid
+    bad.metadata!.annotations = { 'hostpath-provisioner.io/pv-dir': 'relative/dir' };
+    cache.nodeMap.set('m1', bad);
+    cache.nodeMap.set('w2', node('w2'));
+    cache.nodeMap.delete('w1');
+    kubelet({ phase: 'Succeeded' }, 'w2');
+    await settle(provision(), 'default/data');
+    expect(
+      cache.pvs.get('pvc-u1')?.spec?.nodeAffinity?.required?.nodeSelectorTerms[0]?.matchExpressions?.[0]?.values,
+    ).toEqual(['w2-host']);
+  });
+
   it('refuses a block claim with an event, and touches nothing', async () => {
     const claim = cache.claims.get('default/data')!;
     claim.spec!.volumeMode = 'Block';
@@ -764,7 +781,8 @@ describe('DeleteController', () => {
       expect(helper?.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution).toEqual({
         nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['w2'] }] }],
       });
-      expect(helper?.spec?.volumes?.[0]?.hostPath?.path).toBe('/mnt/nfs');
+      // The mount must be there: never created on a node's own disk.
+      expect(helper?.spec?.volumes?.[0]?.hostPath).toEqual({ path: '/mnt/nfs', type: 'Directory' });
       expect(kube.calls.map((c) => c[0])).toEqual([
         'readVolume',
         'createPod',
@@ -774,12 +792,45 @@ describe('DeleteController', () => {
       ]);
     });
 
+    it('a helper that failed on one node (its mount missing): the next attempt goes to another node', async () => {
+      cache.pvs.set('pvc-u1', sharedVolume());
+      const labelled = (n: V1Node): V1Node => ({
+        ...n,
+        metadata: { ...n.metadata, labels: { ...n.metadata!.labels, 'example.com/nfs': 'yes' } },
+      });
+      cache.nodeMap.set('w1', labelled(node('w1')));
+      cache.nodeMap.set('w2', labelled(node('w2', { unschedulable: true })));
+      const nodesTried: string[] = [];
+      kube.onPodCreated = (pod) => {
+        const on =
+          pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]
+            ?.matchFields?.[0]?.values?.[0] ?? '';
+        nodesTried.push(on);
+        const status: V1Pod['status'] =
+          on === 'w1'
+            ? {
+                phase: 'Failed',
+                containerStatuses: [helperContainer({ terminated: { exitCode: 1, reason: 'Error' } })],
+              }
+            : { phase: 'Succeeded' };
+        const updated = withStatus(pod, status, on);
+        cache.helperMap.set(pod.metadata!.name!, updated);
+        runner.onHelperEvent(updated, false);
+      };
+      const controller = deleter();
+      await expect(settle(controller, 'pvc-u1')).rejects.toThrow(/on node w1 could not remove/);
+      now += 60_000; // past the helper's backoff, well within the 10 min a failed node is passed over
+      await settle(controller, 'pvc-u1');
+      expect(nodesTried).toEqual(['w1', 'w2']); // the cordoned node, since the free one failed
+      expect(kube.calls.map((c) => c[0])).toContain('deleteVolume');
+    });
+
     it('no node mounts it now: kept, a Warning, a slow re-check; never node-gone-policy', async () => {
       cache.pvs.set('pvc-u1', sharedVolume());
       expect(await settle(deleter('delete'), 'pvc-u1')).toEqual({ requeueAfterSeconds: 300 });
       expect(kube.calls.map((c) => c[0])).toEqual(['readVolume']);
       expect(events.recorded[0]?.[3]).toBe(
-        'no Ready, schedulable Linux node matches the node affinity of this volume on a shared file system: the data in /mnt/nfs/default-data-pvc-u1 is kept and re-checked',
+        'no Ready Linux node matches the node affinity of this volume on a shared file system: the data in /mnt/nfs/default-data-pvc-u1 is kept and re-checked',
       );
     });
   });

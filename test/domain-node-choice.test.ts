@@ -3,6 +3,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import { RecentFailures } from '../controllers/recent-failures.js';
 import {
   chooseNodeForImmediate,
+  chooseNodeForSharedDelete,
   describeSkippedNodes,
   isLinuxNode,
   type NodeChoiceInput,
@@ -117,6 +118,24 @@ describe('chooseNodeForImmediate: Linux only, recent failures skipped, skipped n
     expect(result.skipped).toEqual(expected.skipped);
     if (expected.node) expect(result.ok && result.node.metadata?.name).toBe(expected.node);
     else expect(!result.ok && result.reason).toMatch(expected.reason!);
+  });
+});
+
+describe('chooseNodeForSharedDelete', () => {
+  const table: [string, V1Node[], string[], string | undefined][] = [
+    [
+      'free nodes first, then by name',
+      [node('b', { taint: 'gpu' }), node('c'), node('a', { cordoned: true })],
+      [],
+      'c',
+    ],
+    ['cordoned or tainted when nothing else', [node('b', { taint: 'gpu' }), node('a', { cordoned: true })], [], 'a'],
+    ['never NotReady or Windows', [node('a', { ready: false }), node('b', { os: 'windows' })], [], undefined],
+    ['a node where it failed comes last', [node('a'), node('b', { taint: 'gpu' })], ['a'], 'b'],
+    ['but is tried again when it is the only one', [node('a')], ['a'], 'a'],
+  ];
+  it.each(table)('%s', (_name, nodes, excluded, expected) => {
+    expect(chooseNodeForSharedDelete(nodes, new Set(excluded))?.metadata?.name).toBe(expected);
   });
 });
 

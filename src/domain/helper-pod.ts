@@ -179,6 +179,12 @@ export interface HelperPodInput {
   readonly claim?: { readonly key: string; readonly uid: string };
   /** The uid of the PV a delete helper serves: a later run adopts the helper only for the same PV object. */
   readonly volumeUid?: string;
+  /**
+   * The base directory is the mount of a shared file system (a class with `sharedFileSystem`): mounted with type
+   * Directory, never created, so on a node without the mount the helper never starts and fails — instead of making
+   * the volume on (or "removing" it from) that node's own disk.
+   */
+  readonly sharedBase?: boolean;
 }
 
 /**
@@ -186,7 +192,8 @@ export interface HelperPodInput {
  * `metadata.name` — so the real scheduler places it and its tolerations must be right (a `spec.nodeName` would skip
  * the scheduler and hide wrong tolerations until the kubelet rejected it). It mounts only the base directory — type
  * DirectoryOrCreate for create and delete, type Directory for `list`, so a report never creates a base directory on
- * a node that never had one (the helper then stays ContainerCreating and the report skips that node). It runs as
+ * a node that never had one (the helper then stays ContainerCreating and the report skips that node), and for the
+ * shared file system's mount ({@link HelperPodInput.sharedBase}). It runs as
  * root with only `input.capabilities` (default DAC_OVERRIDE and FOWNER; plus CHOWN for a create helper whose class
  * sets `uid` or `gid`), never privileged, no privilege escalation
  * (`no_new_privs`), the runtime's default seccomp profile and a read-only root file system. The Pod Security level it
@@ -273,7 +280,13 @@ export function buildHelperPod(input: HelperPodInput): V1Pod {
         },
       ],
       volumes: [
-        { name: 'base', hostPath: { path: input.baseDirectory, type: listing ? 'Directory' : 'DirectoryOrCreate' } },
+        {
+          name: 'base',
+          hostPath: {
+            path: input.baseDirectory,
+            type: listing || input.sharedBase ? 'Directory' : 'DirectoryOrCreate',
+          },
+        },
       ],
     },
   };

@@ -152,3 +152,26 @@ export function describeSkippedNodes(skipped: readonly SkippedNode[], limit = 5)
   });
   return `skipped: ${parts.join('; ')}`;
 }
+
+/**
+ * Chooses the node for the delete helper of a volume on a shared file system, among the nodes that can reach it:
+ * Linux and Ready ones — cordoned ones too, since a delete helper tolerates the cordon as it does for a pinned
+ * volume. Nodes in `excluded` (a helper failed there recently for this volume: the mount may be missing) are passed
+ * over unless no other is left; then nodes neither cordoned nor carrying NoSchedule/NoExecute taints come first; then
+ * the first by name. Pure.
+ *
+ * @param nodes - the nodes that can reach the volume (its node affinity matches, or it has none).
+ * @param excluded - names of nodes to pass over if possible.
+ * @returns the node, or undefined when none is Ready and Linux.
+ */
+export function chooseNodeForSharedDelete(
+  nodes: readonly V1Node[],
+  excluded: ReadonlySet<string> = new Set(),
+): V1Node | undefined {
+  const nameOf = (n: V1Node) => n.metadata?.name ?? '';
+  const eligible = nodes.filter((n) => isLinuxNode(n) && isReady(n));
+  const fresh = eligible.filter((n) => !excluded.has(nameOf(n)));
+  const candidates = fresh.length > 0 ? fresh : eligible;
+  const free = (n: V1Node) => !n.spec?.unschedulable && untoleratedTaints(n.spec?.taints ?? [], []).length === 0;
+  return [...candidates].sort((a, b) => Number(free(b)) - Number(free(a)) || nameOf(a).localeCompare(nameOf(b)))[0];
+}

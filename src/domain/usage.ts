@@ -102,7 +102,8 @@ export function formatBytes(bytes: number): string {
 export function overCapacityMessage(series: VolumeUsageSeries, capacity: string): string | undefined {
   if (series.usedBytes === undefined || series.usedBytes <= series.capacityBytes) return undefined;
   return (
-    `volume ${series.persistentvolume} uses ${formatBytes(series.usedBytes)} on node ${series.node}, more than its ` +
+    `volume ${series.persistentvolume} uses ${formatBytes(series.usedBytes)} ` +
+    `${series.node ? `on node ${series.node}` : 'on its shared file system'}, more than its ` +
     `capacity ${capacity}: hostPath capacity is not enforced, so the node's disk is what fills up — free space in ` +
     "the volume, or raise the claim's request (with allowVolumeExpansion on its class) so quotas and dashboards are true"
   );

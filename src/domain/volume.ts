@@ -214,7 +214,7 @@ export function countVolumes(
   const counts = new Map<string, { node: string; class: string; count: number }>();
   for (const pv of volumes) {
     if (!isOurVolume(pv, provisionerNames)) continue;
-    const node = volumeHostname(pv) ?? 'unknown';
+    const node = isSharedVolume(pv) ? '' : (volumeHostname(pv) ?? 'unknown'); // '' as in the usage series
     const className = volumeClassName(pv);
     const key = JSON.stringify([node, className]);
     const entry = counts.get(key) ?? { node, class: className, count: 0 };
