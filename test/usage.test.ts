@@ -91,6 +91,25 @@ describe('volumeUsageSeries', () => {
   });
 });
 
+describe('a volume on a shared file system', () => {
+  const shared = (): V1PersistentVolume => {
+    const v = pv('pvc-s', { path: '/mnt/nfs/default-data-pvc-s' });
+    v.metadata!.annotations!['hostpath-provisioner.io/shared-file-system'] = 'true';
+    delete v.spec!.nodeAffinity;
+    return v;
+  };
+  it('has an empty node label, is measured on any node that lists it, and says where it fills up', () => {
+    const [series] = volumeUsageSeries([shared()], NAMES, new Map([['pvc-s', 2101248]]));
+    expect(series?.node).toBe('');
+    expect(usageOnNode([shared()], NAMES, node('w2'), new Map([['/mnt/nfs/default-data-pvc-s', 2101248]]))).toEqual(
+      new Map([['pvc-s', 2101248]]),
+    );
+    expect(overCapacityMessage(series!, '1Mi')).toMatch(
+      /^volume pvc-s uses 2\.0 MiB \(2101248 bytes\) on its shared file system, more than its capacity 1Mi:/,
+    );
+  });
+});
+
 describe('usageOnNode', () => {
   it('maps measured paths to the PVs of ours on that node only', () => {
     const volumes = [pv('pvc-a'), pv('pvc-b', { node: 'w2' }), pv('pvc-c', { by: 'other.io/x' })];
