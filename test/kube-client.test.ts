@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import {
   isNotFound,
   loadKubeConfig,
   retryAfterSeconds,
+  reuseConnections,
 } from '../src/kube/client.js';
 import { TokenBucket } from '../src/kube/rate-limiter.js';
 
@@ -251,6 +252,49 @@ current-context: y
     const merged = loadKubeConfig(`${file}:${second}`, {});
     expect(merged.getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
     expect(merged.getContexts().map((c) => c.name)).toEqual(['x', 'y']);
+  });
+});
+
+describe('reuseConnections', () => {
+  const config = (ca: string) => `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: 'https://10.0.0.1:6443', certificate-authority-data: ${Buffer.from(ca).toString('base64')}}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`;
+  const dispatcherOf = async (kc: KubeConfig) => {
+    const ctx = new RequestContext('https://10.0.0.1:6443/api/v1/nodes', HttpMethod.GET);
+    await kc.applySecurityAuthentication(ctx);
+    return ctx.getDispatcher();
+  };
+
+  it('without it, client-node 2.x makes a new dispatcher (connection pool) for every request', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromString(config('ca-1'));
+    expect(await dispatcherOf(kc)).not.toBe(await dispatcherOf(kc));
+  });
+
+  it('with it, every request with the same TLS settings shares one; changed settings get a new one', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromString(config('ca-1'));
+    reuseConnections(kc);
+    const first = await dispatcherOf(kc);
+    expect(first).toBeDefined();
+    expect(await dispatcherOf(kc)).toBe(first);
+    kc.loadFromString(config('ca-2')); // a rotated CA
+    const rotated = await dispatcherOf(kc);
+    expect(rotated).toBeDefined();
+    expect(rotated).not.toBe(first);
+    expect(await dispatcherOf(kc)).toBe(rotated);
+  });
+
+  it('is what loadKubeConfig returns', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kc-'));
+    const file = join(dir, 'config');
+    await writeFile(file, config('ca-1'));
+    const kc = loadKubeConfig(file, {});
+    expect(await dispatcherOf(kc)).toBe(await dispatcherOf(kc));
   });
 });
 

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import type { AgentOptions } from 'node:https';
 import { delimiter } from 'node:path';
 import {
   ApiException,
@@ -10,7 +12,9 @@ import {
   ServerConfiguration,
   setHeaderMiddleware,
   StorageV1Api,
+  type Cluster,
   type Configuration,
+  type RequestContext,
   type Middleware,
   type ConfigurationOptions,
   type ObservableMiddleware,
@@ -46,6 +50,43 @@ export function loadKubeConfig(path?: string, env: NodeJS.ProcessEnv = process.e
     }
   } else if (env['KUBERNETES_SERVICE_HOST'] !== undefined && existsSync(SERVICE_ACCOUNT_TOKEN)) kc.loadFromCluster();
   else kc.loadFromDefault();
+  return reuseConnections(kc);
+}
+
+/**
+ * Makes every request of a KubeConfig share one connection pool. client-node 2.0.1 builds a new undici `Agent` in
+ * `applySecurityAuthentication` — that is, for every API call and every watch — so each call paid a TCP and TLS
+ * handshake on both ends (a CPU profile of a 200-claim run spent more of the provisioner's CPU in TLS set-up than in
+ * anything of ours) and left its keep-alive socket open until the server closed it. This wraps the KubeConfig's
+ * dispatcher factory so that one Agent serves every request with the same TLS settings (CA, client certificate and
+ * key, server name: `createDispatcherOptions`, client-node's own summary of them), as client-go shares one transport
+ * per configuration; when those change (a rotated CA or client certificate read from a file) a new Agent takes over
+ * and the old one is closed once its requests are done. undici's Agent opens as many connections per origin as
+ * requests are in flight, so a watch or a slow call never blocks the others.
+ *
+ * @param kc - a loaded KubeConfig; changed in place.
+ * @returns `kc`.
+ * @throws Error when client-node no longer has the factory this relies on (caught by test/kube-client.test.ts).
+ */
+export function reuseConnections(kc: KubeConfig): KubeConfig {
+  type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+  type Factory = (cluster: Cluster | null, agentOptions: AgentOptions) => Dispatcher | undefined;
+  const target = kc as unknown as { createDispatcher?: Factory };
+  const create = target.createDispatcher;
+  if (typeof create !== 'function') {
+    throw new Error('@kubernetes/client-node has no KubeConfig.createDispatcher any more: see reuseConnections');
+  }
+  let current: { key: string; dispatcher: Dispatcher | undefined } | undefined;
+  target.createDispatcher = (cluster, agentOptions) => {
+    const key = createHash('sha256')
+      .update(JSON.stringify([cluster?.server, kc.createDispatcherOptions(cluster, agentOptions)]))
+      .digest('hex');
+    if (current?.key !== key) {
+      void current?.dispatcher?.close().catch(() => undefined);
+      current = { key, dispatcher: create.call(kc, cluster, agentOptions) };
+    }
+    return current.dispatcher;
+  };
   return kc;
 }
 
