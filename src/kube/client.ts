@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { AgentOptions } from 'node:https';
 import { delimiter } from 'node:path';
@@ -53,6 +52,20 @@ export function loadKubeConfig(path?: string, env: NodeJS.ProcessEnv = process.e
   return reuseConnections(kc);
 }
 
+/** Whether two flattened dispatcher settings are equal: buffers (CA, certificate, key) by content, the rest deeply. */
+function sameSettings(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x, i) => {
+    const y = b[i];
+    if (Buffer.isBuffer(x) || Buffer.isBuffer(y)) return Buffer.isBuffer(x) && Buffer.isBuffer(y) && x.equals(y);
+    if (typeof x === 'object' && x !== null && typeof y === 'object' && y !== null) {
+      const [ex, ey] = [Object.entries(x).flat(), Object.entries(y).flat()];
+      return sameSettings(ex, ey);
+    }
+    return x === y;
+  });
+}
+
 /**
  * Makes every request of a KubeConfig share one connection pool. client-node 2.0.1 builds a new undici `Agent` in
  * `applySecurityAuthentication` — that is, for every API call and every watch — so each call paid a TCP and TLS
@@ -76,14 +89,12 @@ export function reuseConnections(kc: KubeConfig): KubeConfig {
   if (typeof create !== 'function') {
     throw new Error('@kubernetes/client-node has no KubeConfig.createDispatcher any more: see reuseConnections');
   }
-  let current: { key: string; dispatcher: Dispatcher | undefined } | undefined;
+  let current: { settings: unknown[]; dispatcher: Dispatcher | undefined } | undefined;
   target.createDispatcher = (cluster, agentOptions) => {
-    const key = createHash('sha256')
-      .update(JSON.stringify([cluster?.server, kc.createDispatcherOptions(cluster, agentOptions)]))
-      .digest('hex');
-    if (current?.key !== key) {
+    const settings = [cluster?.server, ...Object.entries(kc.createDispatcherOptions(cluster, agentOptions)).flat()];
+    if (!current || !sameSettings(current.settings, settings)) {
       void current?.dispatcher?.close().catch(() => undefined);
-      current = { key, dispatcher: create.call(kc, cluster, agentOptions) };
+      current = { settings, dispatcher: create.call(kc, cluster, agentOptions) };
     }
     return current.dispatcher;
   };
