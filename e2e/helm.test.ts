@@ -85,6 +85,8 @@ function ok(cmd: string, args: string[], timeoutMs?: number): string {
 }
 
 const helm = (...args: string[]): string => ok(helmBin, args, 300_000);
+/** Where the release lives: the test cluster, its record in namespace default. */
+const onCluster = (): string[] => ['--kubeconfig', kubeconfigPath(), '--namespace', 'default'];
 const kubectl = (...args: string[]): string =>
   ok(join(CLUSTER_DIR, 'bin', 'kubectl'), ['--kubeconfig', kubeconfigPath(), ...args]);
 
@@ -136,16 +138,7 @@ beforeAll(() => {
 afterAll(async () => {
   // Whatever a failed case left: the release, then the test namespace.
   if (helmBin && existsSync(kubeconfigPath())) {
-    run(helmBin, [
-      'uninstall',
-      RELEASE,
-      '--kubeconfig',
-      kubeconfigPath(),
-      '--namespace',
-      'default',
-      '--wait',
-      '--ignore-not-found',
-    ]);
+    run(helmBin, ['uninstall', RELEASE, ...onCluster(), '--wait', '--ignore-not-found']);
   }
   await ns?.cleanup();
   if (helmHome) rmSync(helmHome, { recursive: true, force: true });
@@ -390,20 +383,7 @@ describe('helm install, upgrade, uninstall on the test cluster', () => {
   }
   /** `helm install` or `helm upgrade` of the chart with the install's values, waiting for the rollout. */
   const release = (verb: 'install' | 'upgrade'): string =>
-    helm(
-      verb,
-      RELEASE,
-      CHART,
-      '--kubeconfig',
-      kubeconfigPath(),
-      '--namespace',
-      'default',
-      '-f',
-      valuesFile(),
-      '--wait',
-      '--timeout',
-      '180s',
-    );
+    helm(verb, RELEASE, CHART, ...onCluster(), '-f', valuesFile(), '--wait', '--timeout', '180s');
   const kc = loadKubeConfig();
   const apps = kc.makeApiClient(AppsV1Api);
 
@@ -474,17 +454,7 @@ describe('helm install, upgrade, uninstall on the test cluster', () => {
   }, 400_000);
 
   it('uninstalls: none of the chart’s objects is left', async () => {
-    helm(
-      'uninstall',
-      RELEASE,
-      '--kubeconfig',
-      kubeconfigPath(),
-      '--namespace',
-      'default',
-      '--wait',
-      '--timeout',
-      '180s',
-    );
+    helm('uninstall', RELEASE, ...onCluster(), '--wait', '--timeout', '180s');
     const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     const gone = async (read: () => Promise<unknown>): Promise<boolean> => {
       try {
