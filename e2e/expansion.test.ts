@@ -26,6 +26,7 @@ import {
   createClaim,
   drainNamespace,
   eventsFor,
+  modeOf,
   readClaim,
   readVolume,
   storage,
@@ -93,7 +94,10 @@ async function boundClaimWithPod(name: string, className: string): Promise<V1Per
   await createClaim(ns.name, claim(name, { className, size: '1Gi' }));
   await ns.createPod(consumerPod(`${name}-app`, name, 'echo before > /data/f; sleep 3600', { node: NODE }));
   await ns.waitForPhase(`${name}-app`, ['Running']);
-  return waitForBound(ns.name, name);
+  const pv = await waitForBound(ns.name, name);
+  // Running says the container started, not that its shell has written the file yet.
+  await waitFor(`the file written by ${name}-app`, () => modeOf(join(volumeDirOnNode(NODE, pv), 'f')) !== undefined);
+  return pv;
 }
 
 /** Raises (or lowers) the claim's request, as `kubectl patch --type merge` does. */
