@@ -14,7 +14,7 @@ import {
   type VolumeDecision,
 } from '../src/domain/volume.js';
 import { Expectations } from './expectations.js';
-import type { HelperRunner } from './helper-runner.js';
+import type { HelperRunner, HelperStep } from './helper-runner.js';
 import { RecentFailures } from './recent-failures.js';
 import type {
   ClusterCache,
@@ -124,6 +124,12 @@ export class DeleteController {
     const helperExists =
       helpers.isTracking('delete', name) && cache.helper(helperPodName('delete', name)) !== undefined;
     if (decision.action === 'delete' && !helperExists) {
+      // Waiting for a helper slot on the volume's node (or a retry's backoff) needs no live read yet.
+      const queued = this.waitsBeforeHelper(pv);
+      if (queued && !queued.done) {
+        logger.debug({ helper: queued.podName, status: queued.message }, 'waiting before the delete helper');
+        return { requeueAfterSeconds: queued.requeueAfterSeconds };
+      }
       const live = await kube.readVolume(name);
       if (!live || live.metadata?.uid !== uid) {
         logger.info('the volume is gone or was re-created under the same name; nothing to delete');
@@ -144,7 +150,7 @@ export class DeleteController {
           logger.debug({ why: decision.why }, 'nothing to do');
           return;
         case 'ensure-finalizer':
-          await kube.addVolumeFinalizer(name, VOLUME_FINALIZER);
+          await kube.addVolumeFinalizer(name, VOLUME_FINALIZER, pv);
           return;
         case 'release-finalizer':
           await kube.removeVolumeFinalizer(name, VOLUME_FINALIZER);
@@ -250,6 +256,21 @@ export class DeleteController {
     const other = this.deps.cache.volumes().find((v) => v.metadata?.name !== name && volumePath(v) === path);
     if (other) return `another PersistentVolume (${other.metadata?.name ?? ''}) points at the same directory ${path}`;
     return undefined;
+  }
+
+  /**
+   * The helper runner's answer when the delete helper of `pv` would only wait (its node, as the cache knows it, has no
+   * free slot, or a failed attempt backs off); undefined when it would act, or the node is not known from the cache
+   * (then the full reconcile finds it) or the volume is on a shared file system (its node is chosen later).
+   */
+  private waitsBeforeHelper(pv: V1PersistentVolume): HelperStep | undefined {
+    if (isSharedVolume(pv)) return undefined;
+    const { cache, helpers } = this.deps;
+    const pinned = volumeNode(pv);
+    if (!pinned) return undefined;
+    const node = 'hostname' in pinned ? cache.nodeByHostname(pinned.hostname) : cache.node(pinned.nodeName);
+    const nodeName = node?.metadata?.name;
+    return nodeName ? helpers.waitsBeforeCreate('delete', pv.metadata?.name ?? '', nodeName) : undefined;
   }
 
   /** Drops what this controller remembers of a PV (call when the PV object is gone). */

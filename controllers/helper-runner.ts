@@ -118,6 +118,11 @@ interface Tracked {
 /** Called with the current pod, or with undefined once it is gone. */
 type Listener = (pod: V1Pod | undefined) => void;
 
+/** A step that is not done: look again after `seconds` (rounded up, at least 1) or on the helper's next event. */
+function waiting(podName: string, seconds: number, message: string): HelperStep {
+  return { done: false, podName, requeueAfterSeconds: Math.max(1, Math.ceil(seconds)), message };
+}
+
 /** Seconds to wait for the helper informer to show a pod this process just created. */
 const CACHE_LAG_SECONDS = 10;
 
@@ -249,12 +254,7 @@ export class HelperRunner {
     const name = desired.metadata?.name ?? '';
     const nodeName = request.node.metadata?.name ?? '';
     const now = clock();
-    const pending = (requeueAfterSeconds: number, message: string): HelperStep => ({
-      done: false,
-      podName: name,
-      requeueAfterSeconds: Math.max(1, Math.ceil(requeueAfterSeconds)),
-      message,
-    });
+    const pending = (seconds: number, message: string): HelperStep => waiting(name, seconds, message);
     const fail = (reason: HelperFailureReason, message: string): HelperStep => {
       this.untrack(name);
       this.recordOutcome(name, false, now);
@@ -276,19 +276,8 @@ export class HelperRunner {
         return pending(1, 'created; waiting for the informer to show it');
       }
       this.untrack(name);
-      const retry = this.retries.get(name);
-      if (retry && retry.notBefore > now) {
-        return pending(
-          (retry.notBefore - now) / 1000,
-          `retrying after ${retry.failures} failed helper pod(s), with backoff`,
-        );
-      }
-      if (this.activeOnNode(nodeName) >= settings.maxPerNode) {
-        return pending(
-          5,
-          `node ${nodeName} already has ${settings.maxPerNode} helper pods in progress (--max-helpers-per-node); waiting for one to finish`,
-        );
-      }
+      const wait = this.mustWait(name, nodeName, now);
+      if (wait) return wait;
       // The slot is taken before the request, so concurrent reconciles cannot both pass the limit.
       const slot: Tracked = { operation: request.operation, node: nodeName, uid: undefined, since: now, lastStep: now };
       this.tracked.set(name, slot);
@@ -371,6 +360,44 @@ export class HelperRunner {
       logger[quiet ? 'info' : 'warn']({ helper: name, reason: result.reason }, `helper pod failed: ${result.message}`);
     }
     return { done: true, result };
+  }
+
+  /**
+   * What a {@link step} for this helper would answer without any API request: a helper of that name neither in
+   * progress here nor in the cache, and either its node already runs `maxPerNode` helpers of this process or a failed
+   * attempt's backoff is not over. The reconcilers ask before their live reads (the node, the PV), so a claim or
+   * volume waiting for a slot costs no request per re-check.
+   *
+   * @param operation - the helper's operation.
+   * @param volumeName - the PV name the helper is for.
+   * @param nodeName - the node it would run on.
+   * @returns the waiting step (requeue delay in seconds and why), or undefined when a step would create, adopt or
+   *   look at a helper.
+   */
+  waitsBeforeCreate(operation: HelperOperation, volumeName: string, nodeName: string): HelperStep | undefined {
+    const name = helperPodName(operation, volumeName);
+    if (this.tracked.has(name) || this.deps.cache.helper(name)) return undefined;
+    return this.mustWait(name, nodeName, this.deps.clock());
+  }
+
+  /** The wait before creating helper `name` on `nodeName` (backoff after a failure, or a full node), else undefined. */
+  private mustWait(name: string, nodeName: string, now: number): HelperStep | undefined {
+    const pending = (seconds: number, message: string): HelperStep => waiting(name, seconds, message);
+    const retry = this.retries.get(name);
+    if (retry && retry.notBefore > now) {
+      return pending(
+        (retry.notBefore - now) / 1000,
+        `retrying after ${retry.failures} failed helper pod(s), with backoff`,
+      );
+    }
+    const { maxPerNode } = this.deps.settings;
+    if (this.activeOnNode(nodeName) >= maxPerNode) {
+      return pending(
+        5,
+        `node ${nodeName} already has ${maxPerNode} helper pods in progress (--max-helpers-per-node); waiting for one to finish`,
+      );
+    }
+    return undefined;
   }
 
   /**

@@ -56,11 +56,16 @@ export interface KubeWriter {
    * Returns the PV as the API server answered (with its deletionTimestamp while finalizers hold it), else undefined.
    */
   deleteVolume(name: string, uid: string): Promise<V1PersistentVolume | undefined>;
-  /** Adds a finalizer to a PV if missing (fresh read, resourceVersion-guarded patch, retried on conflict). */
-  addVolumeFinalizer(name: string, finalizer: string): Promise<void>;
   /**
-   * Removes a finalizer from a PV if present (same guarantees); NotFound is success. With `current` (the PV as the
-   * API server just returned it), the first attempt patches against it instead of reading the PV again.
+   * Adds a finalizer to a PV if missing: a JSON patch guarded by the finalizer list as read (by the resourceVersion
+   * when there is none), read again and retried when the guard fails; NotFound is success. With `current` (the PV as
+   * the cache or the API server last showed it), the first attempt patches against it instead of reading the PV.
+   */
+  addVolumeFinalizer(name: string, finalizer: string, current?: V1PersistentVolume): Promise<void>;
+  /**
+   * Removes a finalizer from a PV if present: a JSON patch that removes that list entry by index, guarded by a `test`
+   * of the entry, so only a shift of the list (not the PV controller's other writes) makes it retry; NotFound is
+   * success. `current` as for {@link addVolumeFinalizer}.
    */
   removeVolumeFinalizer(name: string, finalizer: string, current?: V1PersistentVolume): Promise<void>;
   /**

@@ -201,6 +201,17 @@ export class ProvisionController {
       return refuse(noConsumerMessage(decision.selectedNode));
     }
 
+    // A node without a free helper slot: wait for one before reading the node live (a claim queued behind others on
+    // its node re-checks without an API request).
+    const queued =
+      decision.selectedNode === undefined || inProgress
+        ? undefined
+        : this.deps.helpers.waitsBeforeCreate('create', volumeName, decision.selectedNode);
+    if (queued && !queued.done) {
+      logger.debug({ helper: queued.podName, status: queued.message }, 'waiting before the create helper');
+      return { requeueAfterSeconds: queued.requeueAfterSeconds };
+    }
+
     const node = await this.targetNode(
       claim,
       volumeName,

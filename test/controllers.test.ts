@@ -1192,3 +1192,95 @@ describe('HelperRunner.step', () => {
     expect(r.activeOnNode('w1')).toBe(0);
   });
 });
+
+describe('waiting for a helper slot costs no API request', () => {
+  beforeEach(() => {
+    setup(60);
+    runner = new HelperRunner({
+      cache,
+      kube,
+      metrics,
+      settings: {
+        namespace: 'kube-system',
+        image: 'busybox',
+        priorityClassName: '',
+        timeoutSeconds: 60,
+        maxPerNode: 1,
+      },
+      clock: () => now,
+    });
+  });
+
+  /** Takes node w1's only slot with the create helper of another claim (left Pending: nothing finishes it). */
+  async function fillNode(): Promise<void> {
+    const other = {
+      operation: 'create' as const,
+      volumeName: 'pvc-other',
+      node: node('w1'),
+      baseDirectory: BASE,
+      directoryName: 'default-other-pvc-other',
+      tolerations: [],
+    };
+    await runner.step(other, silentLogger);
+    kube.calls.length = 0;
+  }
+
+  const full = 'node w1 already has 1 helper pods in progress (--max-helpers-per-node); waiting for one to finish';
+
+  it.each([
+    [
+      'a full node',
+      true,
+      false,
+      false,
+      { done: false, podName: 'hostpath-create-pvc-x', requeueAfterSeconds: 5, message: full },
+    ],
+    ['a node with a free slot', false, false, false, undefined],
+    ['a helper of that name in the cache (adopt it)', true, true, false, undefined],
+    ['a helper of that name already in progress', true, false, true, undefined],
+  ])('waitsBeforeCreate with %s', async (_n, fill, inCache, tracked, expected) => {
+    if (tracked) {
+      await runner.step(
+        {
+          operation: 'create',
+          volumeName: 'pvc-x',
+          node: node('w1'),
+          baseDirectory: BASE,
+          directoryName: 'd',
+          tolerations: [],
+        },
+        silentLogger,
+      );
+    }
+    if (fill) await fillNode();
+    if (inCache) cache.helperMap.set('hostpath-create-pvc-x', { metadata: { name: 'hostpath-create-pvc-x' } });
+    expect(runner.waitsBeforeCreate('create', 'pvc-x', 'w1')).toEqual(expected);
+  });
+
+  it('a claim whose selected node has no free slot requeues without reading the node; with a slot it proceeds', async () => {
+    await fillNode();
+    expect(await provision().reconcile('default/data', ctx)).toEqual({ requeueAfterSeconds: 5 });
+    expect(kube.calls).toEqual([]);
+    now += 1;
+    expect(runner.dropStale(0)).toEqual(['hostpath-create-pvc-other']); // its work ended: the slot is free
+    await provision().reconcile('default/data', ctx);
+    expect(kube.calls).toEqual([
+      ['getNode', 'w1'],
+      ['createPod', 'hostpath-create-pvc-u1'],
+    ]);
+  });
+
+  it('a released volume whose node has no free slot requeues without reading the PV live', async () => {
+    cache.pvs.set('pvc-u1', released());
+    await fillNode();
+    expect(await deleter().reconcile('pvc-u1', ctx)).toEqual({ requeueAfterSeconds: 5 });
+    expect(kube.calls).toEqual([]);
+    now += 1;
+    expect(runner.dropStale(0)).toEqual(['hostpath-create-pvc-other']);
+    await deleter().reconcile('pvc-u1', ctx);
+    expect(kube.calls).toEqual([
+      ['readVolume', 'pvc-u1'],
+      ['createPod', 'hostpath-delete-pvc-u1'],
+    ]);
+  });
+});

@@ -28,7 +28,7 @@ const CONFLICT_ATTEMPTS = 5;
 /**
  * The reconcilers' writes over the Kubernetes API (client-node 2.x `CoreV1Api`). Every call is idempotent:
  * NotFound on delete is success, AlreadyExists on create reads the existing object back, finalizer edits are
- * resourceVersion-guarded JSON patches retried on conflict.
+ * guarded JSON patches (the finalizer list or entry, else the resourceVersion) retried when the guard fails.
  */
 export class ProvisionerApi implements KubeWriter {
   constructor(private readonly core: CoreV1Api) {}
@@ -96,25 +96,56 @@ export class ProvisionerApi implements KubeWriter {
     }
   }
 
-  async addVolumeFinalizer(name: string, finalizer: string): Promise<void> {
-    await this.editFinalizers(name, (current) => (current.includes(finalizer) ? undefined : [...current, finalizer]));
+  async addVolumeFinalizer(name: string, finalizer: string, current?: V1PersistentVolume): Promise<void> {
+    await this.editFinalizers(
+      name,
+      (pv) => {
+        const finalizers = pv.metadata?.finalizers;
+        if (finalizers?.includes(finalizer)) return undefined;
+        // Guarded by the list as read (or, when there is none, the resourceVersion): the PV controller's status
+        // writes do not make it fail, a concurrent finalizer edit does.
+        return finalizers
+          ? [
+              { op: 'test', path: '/metadata/finalizers', value: finalizers },
+              { op: 'add', path: '/metadata/finalizers/-', value: finalizer },
+            ]
+          : [
+              { op: 'test', path: '/metadata/resourceVersion', value: pv.metadata?.resourceVersion },
+              { op: 'add', path: '/metadata/finalizers', value: [finalizer] },
+            ];
+      },
+      current,
+    );
   }
 
   async removeVolumeFinalizer(name: string, finalizer: string, current?: V1PersistentVolume): Promise<void> {
     await this.editFinalizers(
       name,
-      (finalizers) => (finalizers.includes(finalizer) ? finalizers.filter((f) => f !== finalizer) : undefined),
+      (pv) => {
+        const indexes = (pv.metadata?.finalizers ?? []).flatMap((f, i) => (f === finalizer ? [i] : []));
+        if (indexes.length === 0) return undefined;
+        // Removes exactly these entries (every copy, last first so the earlier indexes hold): a `test` fails (422)
+        // only when the list shifted under it (another finalizer removed before ours), not on the PV controller's
+        // writes as a resourceVersion guard would.
+        return indexes.reverse().flatMap((i): JsonPatchOp[] => {
+          const path = `/metadata/finalizers/${i}`;
+          return [
+            { op: 'test', path, value: finalizer },
+            { op: 'remove', path },
+          ];
+        });
+      },
       current,
     );
   }
 
   /**
-   * Read, change, JSON-patch guarded by `test` on resourceVersion; retried on 409/422 (test failed). `known`, when
-   * given, stands in for the first read (a stale one only costs the retry).
+   * Read, build a guarded JSON patch, apply; on 409/422 (the guard failed) read again and retry, up to
+   * CONFLICT_ATTEMPTS. `known`, when given, stands in for the first read (a stale one only costs the retry).
    */
   private async editFinalizers(
     name: string,
-    change: (current: string[]) => string[] | undefined,
+    patchFor: (pv: V1PersistentVolume) => JsonPatchOp[] | undefined,
     known?: V1PersistentVolume,
   ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -125,12 +156,8 @@ export class ProvisionerApi implements KubeWriter {
         if (isNotFound(err)) return;
         throw err;
       }
-      const next = change(pv.metadata?.finalizers ?? []);
-      if (next === undefined) return;
-      const body: JsonPatchOp[] = [
-        { op: 'test', path: '/metadata/resourceVersion', value: pv.metadata?.resourceVersion },
-        { op: pv.metadata?.finalizers ? 'replace' : 'add', path: '/metadata/finalizers', value: next },
-      ];
+      const body = patchFor(pv);
+      if (body === undefined) return;
       try {
         await this.core.patchPersistentVolume({ name, body }, JSON_PATCH);
         return;
